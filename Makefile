@@ -1,0 +1,42 @@
+# Plugyard: `make run` serves everything on embedded defaults; `make test` runs the suite.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PORT ?= 8000
+# The PostgreSQL the suite's second leg runs on (this machine kind runs one on 5432).
+TEST_POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/plugyard
+TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
+
+.PHONY: run test test-sqlite test-postgres bench lint clean
+
+$(VENV)/installed: pyproject.toml sdk/pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e ./sdk -e '.[dev]'
+	touch $@
+
+run: $(VENV)/installed
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py collectstatic --noinput -v 0
+	$(PY) manage.py load_demo
+	DEBUG=true $(VENV)/bin/honcho start -f Procfile -p $(PORT)
+
+# The whole suite twice: on the embedded defaults (SQLite, filesystem broker), then on a
+# real PostgreSQL and Redis. pytest's "no tests ran" (exit 5) fails the run.
+test: test-sqlite test-postgres
+
+test-sqlite: $(VENV)/installed
+	$(PY) -m pytest -p no:cacheprovider
+
+test-postgres: $(VENV)/installed
+	DATABASE_URL=$(TEST_POSTGRES_URL) PLUGYARD_TEST_REDIS_URL=$(TEST_REDIS_URL) \
+		$(PY) -m pytest -p no:cacheprovider
+
+bench: $(VENV)/installed
+	$(PY) bench/run_all.py
+
+lint: $(VENV)/installed
+	$(VENV)/bin/ruff check .
+
+clean:
+	rm -rf $(VENV) var .pytest_cache

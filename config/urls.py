@@ -1,0 +1,27 @@
+"""Top-level URLs: the admin, the API and its docs, plugin routes, the marketplace."""
+from django.contrib import admin
+from django.db import connection
+from django.http import JsonResponse
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+
+def healthz(request):
+    """200 when the web process is up and its database answers."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+    return JsonResponse({"status": "ok"})
+
+
+urlpatterns = [
+    path("healthz", healthz, name="healthz"),
+    path("admin/", admin.site.urls),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("api/", include("plugins_core.urls")),
+    path("api/", include("tenants.urls")),
+    path("ext/", include("plugins_core.ext_urls")),
+    path("api/", include("devices.urls")),
+    path("api/", include("plugins_core.host.urls")),
+    path("", include("marketplace.urls")),
+]
