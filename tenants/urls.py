@@ -1,0 +1,8 @@
+from django.urls import path
+
+from tenants import api
+
+urlpatterns = [
+    path("members/", api.MemberListView.as_view(), name="member-list"),
+    path("members/<int:pk>", api.MemberDetailView.as_view(), name="member-detail"),
+]
