@@ -1,0 +1,184 @@
+"""The plugin API: upload, list, detail, enable, disable, uninstall, secrets and config."""
+from __future__ import annotations
+
+from django.db import transaction
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import status
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from config.errors import ApiError
+from plugins_core import secrets, services
+from plugins_core.models import Installation
+from plugins_core.packages import package_limits
+from plugins_core.serializers import (
+    ConfigPatchSerializer,
+    InstallationSerializer,
+    SecretValueSerializer,
+    UploadSerializer,
+)
+from tenants.models import Role
+from tenants.permissions import IsTenantMember, role_required
+from tenants.scoping import TenantScopedViewMixin
+
+__all__ = [
+    "InstallationConfigView",
+    "InstallationDetailView",
+    "InstallationDisableView",
+    "InstallationEnableView",
+    "InstallationListView",
+    "InstallationSecretView",
+    "UploadView",
+]
+
+
+class InstallationScoped(TenantScopedViewMixin, APIView):
+    """Base for views on one of the request tenant's installations."""
+
+    scoped_model = Installation
+
+    def get_queryset(self):
+        return (
+            super()
+            .get_queryset()
+            .select_related("plugin", "version", "tenant")
+            .prefetch_related("secrets")
+        )
+
+    def get_installation(self, pk: int) -> Installation:
+        return get_object_or_404(self.get_queryset(), pk=pk)
+
+    def respond(self, installation: Installation, code: int = status.HTTP_200_OK) -> Response:
+        installation = self.get_installation(installation.pk)
+        return Response(InstallationSerializer(installation).data, status=code)
+
+
+class InstallationListView(InstallationScoped):
+    permission_classes = [IsTenantMember]
+
+    @extend_schema(responses=InstallationSerializer(many=True), summary="The tenant's installed plugins")
+    def get(self, request):
+        installations = self.get_queryset()
+        return Response(InstallationSerializer(installations, many=True).data)
+
+
+class UploadView(InstallationScoped):
+    permission_classes = [role_required(Role.DEVELOPER)]
+    parser_classes = [MultiPartParser, FormParser]
+
+    @extend_schema(
+        request={"multipart/form-data": UploadSerializer},
+        responses={201: InstallationSerializer, 400: OpenApiResponse(description="Invalid package"), 409: OpenApiResponse(description="Version exists")},
+        summary="Upload a plugin package and install it for the tenant",
+    )
+    def post(self, request):
+        upload = request.FILES.get("file")
+        if upload is None:
+            raise ApiError(
+                "Send the package as the multipart field 'file'.",
+                details=[{"field": "file", "code": "required", "message": "This field is required."}],
+            )
+        limit = package_limits().max_compressed_bytes
+        if upload.size > limit:
+            raise ApiError(
+                f"The package is {upload.size} bytes; the limit is {limit}.",
+                code="archive_too_large",
+                status_code=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+                details=[{"field": "file", "code": "archive_too_large", "message": f"At most {limit} bytes."}],
+            )
+        data = upload.read()
+        result = services.upload_package(request.tenant, request.user, data, upload.name or "")
+        body = InstallationSerializer(self.get_installation(result.installation.pk)).data
+        body["warnings"] = result.warnings
+        body["upgraded_from"] = result.upgraded_from
+        return Response(body, status=status.HTTP_201_CREATED)
+
+
+class InstallationDetailView(InstallationScoped):
+    def get_permissions(self):
+        if self.request.method == "DELETE":
+            return [role_required(Role.ADMIN)()]
+        return [IsTenantMember()]
+
+    @extend_schema(responses=InstallationSerializer, summary="One installed plugin")
+    def get(self, request, pk: int):
+        return Response(InstallationSerializer(self.get_installation(pk)).data)
+
+    @extend_schema(responses={204: None}, summary="Uninstall: remove the installation, its config and secrets")
+    def delete(self, request, pk: int):
+        services.uninstall(self.get_installation(pk))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class InstallationEnableView(InstallationScoped):
+    permission_classes = [role_required(Role.ADMIN)]
+
+    @extend_schema(request=None, responses=InstallationSerializer, summary="Enable, granting the permissions the version requests")
+    def post(self, request, pk: int):
+        with transaction.atomic():
+            installation = services.enable(self.get_installation(pk))
+        return self.respond(installation)
+
+
+class InstallationDisableView(InstallationScoped):
+    permission_classes = [role_required(Role.ADMIN)]
+
+    @extend_schema(request=None, responses=InstallationSerializer, summary="Disable")
+    def post(self, request, pk: int):
+        with transaction.atomic():
+            installation = services.disable(self.get_installation(pk))
+        return self.respond(installation)
+
+
+class InstallationSecretView(InstallationScoped):
+    permission_classes = [role_required(Role.ADMIN)]
+    parser_classes = [JSONParser]
+
+    @extend_schema(request=SecretValueSerializer, responses={204: None}, summary="Set a secret (the value is never returned)")
+    def put(self, request, pk: int, name: str):
+        installation = self.get_installation(pk)
+        SecretValueSerializer.validate_name(name)
+        serializer = SecretValueSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        secrets.set_secret(installation, name, serializer.validated_data["value"])
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(responses={204: None}, summary="Delete a secret")
+    def delete(self, request, pk: int, name: str):
+        installation = self.get_installation(pk)
+        if not secrets.delete_secret(installation, name):
+            raise ApiError(f"No secret named {name!r}.", code="not_found", status_code=status.HTTP_404_NOT_FOUND)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class InstallationSecretListView(InstallationScoped):
+    permission_classes = [IsTenantMember]
+
+    @extend_schema(responses={200: OpenApiResponse(description='{"secrets": ["NAME", …]}')}, summary="Names of the secrets set")
+    def get(self, request, pk: int):
+        installation = self.get_installation(pk)
+        return Response({"secrets": [secret.name for secret in installation.secrets.all()]})
+
+
+class InstallationConfigView(InstallationScoped):
+    parser_classes = [JSONParser]
+
+    def get_permissions(self):
+        if self.request.method == "PATCH":
+            return [role_required(Role.ADMIN)()]
+        return [IsTenantMember()]
+
+    @extend_schema(responses={200: OpenApiResponse(description="The config object")}, summary="The installation's config")
+    def get(self, request, pk: int):
+        installation = self.get_installation(pk)
+        return Response({"config": installation.config, "config_schema": installation.version.config_schema})
+
+    @extend_schema(request=ConfigPatchSerializer, responses={200: OpenApiResponse(description="The new config")}, summary="Change config keys (validated against config_schema)")
+    def patch(self, request, pk: int):
+        serializer = ConfigPatchSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        with transaction.atomic():
+            installation = services.update_config(self.get_installation(pk), serializer.validated_data)
+        return Response({"config": installation.config, "config_schema": installation.version.config_schema})

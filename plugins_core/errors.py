@@ -1,0 +1,50 @@
+"""Errors raised by plugin services; each carries its HTTP status and a code for the API."""
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework import status
+
+from config.errors import ApiError
+
+__all__ = ["InvalidConfig", "InvalidPackage", "PluginConflict", "PluginError", "problems_as_details"]
+
+
+def problems_as_details(problems: list[Any]) -> list[dict[str, str]]:
+    """Problems as API details; the SDK's whole-archive field is the upload's ``file`` field."""
+    return [
+        {
+            "field": "file" if p.field == "archive" else p.field,
+            "code": str(getattr(p.code, "value", p.code)),
+            "message": p.message,
+        }
+        for p in problems
+    ]
+
+
+class PluginError(ApiError):
+    """Base of the plugin services' errors."""
+
+
+class InvalidPackage(PluginError):
+    default_code = "invalid_package"
+
+    def __init__(self, problems: list[Any]) -> None:
+        fields = ", ".join(dict.fromkeys(p.field for p in problems))
+        super().__init__(
+            f"The package is invalid ({len(problems)} problem(s): {fields}).",
+            details=problems_as_details(problems),
+        )
+
+
+class PluginConflict(PluginError):
+    status_code = status.HTTP_409_CONFLICT
+    default_code = "conflict"
+
+
+class InvalidConfig(PluginError):
+    default_code = "invalid_config"
+
+    def __init__(self, problems: list[Any]) -> None:
+        fields = ", ".join(dict.fromkeys(p.field for p in problems))
+        super().__init__(f"The config does not match the plugin's config_schema: {fields}.", details=problems_as_details(problems))

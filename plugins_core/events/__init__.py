@@ -1,0 +1,1 @@
+"""Events: the catalog of what the product raises, the outbox, and dispatch to plugins."""

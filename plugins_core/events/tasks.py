@@ -1,0 +1,83 @@
+"""Celery tasks for events: fan-out, per-installation hooks, and the outbox sweep."""
+from __future__ import annotations
+
+import datetime as dt
+
+from celery import shared_task
+from django.db import transaction
+from django.utils import timezone
+
+from plugins_core.events import dispatch
+from plugins_core.events.models import Event
+from plugins_core.models import Installation
+
+__all__ = [
+    "dispatch_event", "dispatch_pending_events", "prune_invocation_logs", "recover_stalled_invocations",
+    "run_event_hooks",
+]
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True, ignore_result=True)
+def dispatch_event(event_id: int) -> int:
+    """Record a pending invocation per subscribed handler, then queue one task per installation.
+
+    The pending rows are the durable record of what must run: if a queued message is lost
+    (a worker killed holding it, a broker that drops it), ``recover_stalled_invocations``
+    finds the row still pending and queues it again.
+    """
+    event = Event.objects.select_related("tenant").filter(pk=event_id).first()
+    if event is None:
+        return 0
+    installations = dispatch.record_pending(event)
+    for installation in installations:
+        run_event_hooks.delay(event.pk, installation.pk)
+    Event.objects.filter(pk=event.pk, dispatched_at__isnull=True).update(dispatched_at=timezone.now())
+    return len(installations)
+
+
+@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, ignore_result=True, max_retries=None)
+def run_event_hooks(self, event_id: int, installation_id: int) -> None:
+    event = Event.objects.filter(pk=event_id).first()
+    installation = (
+        Installation.objects.select_related("tenant", "plugin", "version").filter(pk=installation_id, enabled=True).first()
+    )
+    if event is None or installation is None:
+        return
+    claims = dispatch.run_event_hooks(event, installation)
+    # A handler another worker is running (or that died holding its lease) is retried once
+    # the lease runs out, so a killed worker's invocation is not lost.
+    waiting = [c.retry_after for c in claims if not c.run and c.retry_after > 0]
+    if waiting:
+        raise self.retry(countdown=max(waiting) + 1)
+
+
+@shared_task(ignore_result=True)
+def dispatch_pending_events(older_than_seconds: int = 10) -> int:
+    """Send events whose dispatch never got queued (the broker was down at commit)."""
+    cutoff = timezone.now() - dt.timedelta(seconds=older_than_seconds)
+    pending = list(
+        Event.objects.filter(dispatched_at__isnull=True, created_at__lt=cutoff).values_list("pk", flat=True)[:1000]
+    )
+    for event_id in pending:
+        transaction.on_commit(lambda event_id=event_id: dispatch_event.delay(event_id))
+    return len(pending)
+
+
+@shared_task(ignore_result=True)
+def recover_stalled_invocations() -> int:
+    """Queue again the hooks whose message was lost: pending too long, or a lease run out."""
+    pairs = dispatch.stalled_invocations()
+    for event_id, installation_id in pairs:
+        run_event_hooks.delay(event_id, installation_id)
+    return len(pairs)
+
+
+@shared_task(ignore_result=True)
+def prune_invocation_logs() -> int:
+    """Daily: drop logs past PLUGYARD_INVOCATION_RETENTION_DAYS (manage.py prune_invocations)."""
+    from django.conf import settings
+
+    from plugins_core.retention import prune
+
+    invocations, _events = prune(settings.PLUGYARD_INVOCATION_RETENTION_DAYS)
+    return invocations

@@ -1,0 +1,9 @@
+"""Plugin routes, mounted at /ext/ by config/urls.py."""
+from django.urls import path
+
+from plugins_core.routes import PluginRouteView
+
+urlpatterns = [
+    path("<slug:slug>/", PluginRouteView.as_view(), name="plugin-route-root"),
+    path("<slug:slug>/<path:subpath>", PluginRouteView.as_view(), name="plugin-route"),
+]

@@ -1,0 +1,381 @@
+"""The host end of ``ctx``: one installation's calls, each checked against its granted permissions.
+
+The sandbox hands every RPC a plugin makes (``secrets.get``, ``db.query``, ``api.call`` …) to
+an :class:`InstallationBridge` built for the installation being served. The bridge looks
+the method up in one table, checks the permission first, then runs the handler with the
+installation's tenant — handlers never take a tenant from the plugin. Errors are
+:class:`~plugins_core.host.errors.PermissionDenied` (naming the permission) or a
+:class:`~plugins_core.host.errors.HostCallError` whose message is safe to show the plugin.
+
+Permissions by method (see :data:`METHOD_PERMISSIONS`): ``db.*`` and ``api.call`` depend on
+the resource — its own permission (``devices.read``) or the generic ``db.read`` /
+``db.write`` both grant it. ``secrets``, ``storage``, ``config``, ``emit`` and
+``scheduler`` touch only the installation's own data and need none.
+"""
+from __future__ import annotations
+
+import inspect
+import re
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import Any
+
+from plugins_core.host import files, llm, mail, resources, storage
+from plugins_core.host import http as host_http
+from plugins_core.host.errors import (
+    BadArguments,
+    HostCallError,
+    PermissionDenied,
+    Refused,
+    UnknownMethod,
+)
+from plugins_core.host.events import emit_event
+
+__all__ = ["METHOD_PERMISSIONS", "CallRecord", "InstallationBridge", "current_bridge", "serving"]
+
+_current: ContextVar[InstallationBridge | None] = ContextVar("plugyard_current_bridge", default=None)
+
+EVENT_NAME_RE = re.compile(r"^[a-z0-9_]+(?:[.-][a-z0-9_]+){1,7}$")
+MAX_EVENT_BYTES = 64 * 1024
+API_READ_ACTIONS = frozenset({"list", "get"})
+PAGING_PARAMS = frozenset({"page", "page_size", "limit", "offset", "order_by", "ordering"})
+SCHEDULER_METHODS = ("run_at", "run_in", "schedule", "cancel", "cancel_all", "get_tasks")
+
+#: The permission each method needs. For ``db.*`` the resource's own read/write permission
+#: (``devices.read``) also grants it; ``RESOURCE`` (``api.call``) means the resource's own
+#: permission, or the generic db.read / db.write.
+RESOURCE = "<resource>"
+METHOD_PERMISSIONS: dict[str, str | None] = {
+    "secrets.get": None,
+    "http.request": "outbound_http",
+    "db.query": "db.read",
+    "db.get_by_id": "db.read",
+    "db.insert": "db.write",
+    "db.update": "db.write",
+    "files.list": "files.read",
+    "files.read": "files.read",
+    "files.upload": "files.write",
+    "files.delete": "files.write",
+    "llm.run": "llm.use",
+    "email.send": "send_email",
+    "emit": None,
+    "storage.get": None,
+    "storage.set": None,
+    "storage.exists": None,
+    "storage.list_keys": None,
+    "storage.delete": None,
+    "storage.clear": None,
+    "config.get": None,
+    "config.save": None,
+    "api.call": RESOURCE,
+    **{f"scheduler.{name}": None for name in SCHEDULER_METHODS},
+}
+
+
+#: Methods whose handler checks the permission itself, because it depends on the resource.
+_CHECKED_BY_HANDLER = frozenset({"db.query", "db.get_by_id", "db.insert", "db.update", "api.call"})
+
+
+def current_bridge() -> InstallationBridge | None:
+    """The bridge serving the call in progress on this thread, if any (for host services)."""
+    return _current.get()
+
+
+@dataclass(frozen=True)
+class CallRecord:
+    """One call, for the invocation's record: never its arguments (they may hold secrets)."""
+
+    method: str
+    outcome: str  # "ok", "denied" or an error code
+    duration_ms: float
+
+
+class InstallationBridge:
+    """Serves one installation's ``ctx`` calls (``HostBridge.call(method, args)``)."""
+
+    def __init__(self, installation, *, user=None, request=None, invocation=None) -> None:
+        self.installation = installation
+        self.tenant = installation.tenant
+        self.user = user
+        self.request = request
+        self.invocation = invocation
+        self.granted = frozenset(installation.granted_permissions or ())
+        self.calls: list[CallRecord] = []
+        #: Plugin events recorded while ``plugins_core.events.emit`` is not importable.
+        self.emitted: list[tuple[str, dict[str, Any]]] = []
+        self._handlers: dict[str, Callable[..., Any]] = {
+            method: getattr(self, "_" + method.replace(".", "_")) for method in METHOD_PERMISSIONS
+        }
+
+    def __repr__(self) -> str:
+        return f"<InstallationBridge {self.installation}>"
+
+    # -- dispatch -----------------------------------------------------------------------------
+
+    def call(self, method: str, args: dict[str, Any] | None = None) -> Any:
+        started = time.monotonic()
+        outcome = "ok"
+        token = _current.set(self)
+        try:
+            return self._dispatch(method, args)
+        except PermissionDenied:
+            outcome = "denied"
+            raise
+        except HostCallError as exc:
+            outcome = exc.code
+            raise
+        finally:
+            _current.reset(token)
+            name = method if isinstance(method, str) and method in METHOD_PERMISSIONS else "(unknown)"
+            self.calls.append(CallRecord(name, outcome, round((time.monotonic() - started) * 1000, 2)))
+
+    def _dispatch(self, method: Any, args: Any) -> Any:
+        handler = self._handlers.get(method) if isinstance(method, str) else None
+        if handler is None:
+            raise UnknownMethod(f"the host has no method {method!r}; methods: {', '.join(sorted(METHOD_PERMISSIONS))}")
+        if args is None:
+            args = {}
+        if not isinstance(args, dict):
+            raise BadArguments(f"{method}: arguments must be an object")
+        permission = METHOD_PERMISSIONS[method]
+        if permission is not None and method not in _CHECKED_BY_HANDLER:
+            self.require(permission)
+        try:
+            bound = inspect.signature(handler).bind(**args)
+        except TypeError as exc:
+            raise BadArguments(f"{method}: {exc}") from None
+        return handler(*bound.args, **bound.kwargs)
+
+    def has(self, permission: str) -> bool:
+        return permission in self.granted
+
+    def require(self, permission: str, *alternatives: str) -> None:
+        """Raise PermissionDenied(permission) unless it (or one of the alternatives) is granted."""
+        if self.has(permission) or any(self.has(alt) for alt in alternatives):
+            return
+        also = f" (or '{alternatives[0]}')" if alternatives else ""
+        raise PermissionDenied(permission, f"this plugin has not been granted the '{permission}' permission{also}")
+
+    # -- secrets ------------------------------------------------------------------------------
+
+    def _secrets_get(self, name: Any) -> str | None:
+        from plugins_core.secrets import SECRET_NAME_RE, read_secret
+
+        if not isinstance(name, str) or not SECRET_NAME_RE.match(name):
+            raise BadArguments("a secret name is letters, digits and underscores, starting with a letter or _")
+        return read_secret(self.installation, name)
+
+    # -- http ---------------------------------------------------------------------------------
+
+    def _http_request(self, method: Any, url: Any, headers: Any = None, params: Any = None, json: Any = None,
+                      data: Any = None, timeout: Any = None) -> dict[str, Any]:
+        return host_http.request(list(self.installation.approved_domains or []), method, url, headers=headers,
+                                 params=params, json=json, data=data, timeout=timeout)
+
+    # -- db (SBH) -----------------------------------------------------------------------------
+
+    def _resource(self, table: Any, write: bool, generic: str) -> resources.Resource:
+        resource = resources.get_resource(table)
+        specific = resource.write_permission if write else resource.read_permission
+        if specific:
+            self.require(generic, specific)
+        else:
+            self.require(generic)
+        if write and resource.read_only:
+            raise Refused(f"{resource.name} is read-only for plugins")
+        return resource
+
+    def _db_query(self, table: Any, filters: Any = None, limit: Any = None, order_by: Any = None) -> list[dict]:
+        resource = self._resource(table, False, "db.read")
+        return resources.list_rows(resource, self.tenant, filters, limit=limit, order_by=order_by)
+
+    def _db_get_by_id(self, table: Any, id: Any) -> dict | None:
+        return resources.get_row(self._resource(table, False, "db.read"), self.tenant, id)
+
+    def _db_insert(self, table: Any, data: Any) -> dict:
+        return resources.create_row(self._resource(table, True, "db.write"), self.tenant, data)
+
+    def _db_update(self, table: Any, id: Any, data: Any) -> dict:
+        return resources.update_row(self._resource(table, True, "db.write"), self.tenant, id, data)
+
+    # -- api (Ops-Center) ---------------------------------------------------------------------
+
+    def _api_call(self, resource: Any, action: Any, id: Any = None, data: Any = None, params: Any = None) -> Any:
+        res = resources.get_resource(resource)
+        if not isinstance(action, str):
+            raise BadArguments("api.call: 'action' must be a string")
+        write = action not in API_READ_ACTIONS
+        needed = res.write_permission if write else res.read_permission
+        if needed is None:
+            raise Refused(f"{res.name} is read-only for plugins")
+        self.require(needed, "db.write" if write else "db.read")
+        if action == "list":
+            filters, paging = self._split_params(params)
+            return resources.list_rows(res, self.tenant, filters, **paging)
+        if action == "get":
+            return resources.get_row(res, self.tenant, id)
+        if action == "create":
+            return resources.create_row(res, self.tenant, data)
+        if action == "update":
+            return resources.update_row(res, self.tenant, id, data)
+        if action == "delete":
+            return resources.delete_row(res, self.tenant, id)
+        return resources.run_action(res, self.tenant, action, id, data)
+
+    @staticmethod
+    def _split_params(params: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+        if params is None:
+            return {}, {}
+        if not isinstance(params, dict):
+            raise BadArguments("api.call: 'params' must be an object")
+        filters = {k: v for k, v in params.items() if k not in PAGING_PARAMS}
+        limit = params.get("limit", params.get("page_size"))
+        paging: dict[str, Any] = {"limit": limit, "order_by": params.get("order_by", params.get("ordering"))}
+        page = params.get("page")
+        if page is not None:
+            if isinstance(page, bool) or not isinstance(page, int) or page < 1:
+                raise BadArguments("'page' must be a positive integer")
+            size = limit if isinstance(limit, int) and not isinstance(limit, bool) and limit > 0 else resources.DEFAULT_LIMIT
+            paging["offset"] = (page - 1) * min(size, resources.MAX_LIMIT)
+        elif "offset" in params:
+            paging["offset"] = params["offset"]
+        return filters, paging
+
+    # -- files --------------------------------------------------------------------------------
+
+    def _files_list(self, prefix: Any = "") -> list[str]:
+        return files.list_files(self.tenant, prefix)
+
+    def _files_read(self, path: Any) -> Any:
+        return files.read(self.tenant, path)
+
+    def _files_upload(self, path: Any, content: Any = None, base64: Any = None, content_type: Any = None) -> dict:
+        result = files.upload(self.tenant, path, content, base64, content_type)
+        payload = {"path": result["path"], "size": result["size"]}
+        if result["content_type"]:
+            payload["content_type"] = result["content_type"]
+        emit_event(self.tenant, "files.uploaded", payload)
+        return result
+
+    def _files_delete(self, path: Any) -> bool:
+        deleted = files.delete(self.tenant, path)
+        if deleted:
+            emit_event(self.tenant, "files.deleted", {"path": files.normalise_path(path)})
+        return deleted
+
+    # -- llm, email ---------------------------------------------------------------------------
+
+    def _llm_run(self, prompt: Any, options: Any = None) -> str:
+        return llm.run(self.tenant, prompt, options)
+
+    def _email_send(self, to: Any, subject: Any, body: Any, html: Any = None) -> dict:
+        return mail.send(to, subject, body, html, tenant=self.tenant)
+
+    # -- emit ---------------------------------------------------------------------------------
+
+    @property
+    def depth(self) -> int:
+        """How many plugin emits led to this invocation (0 for a host event)."""
+        inv = self.invocation
+        depth = inv.get("depth") if isinstance(inv, dict) else getattr(inv, "depth", 0)
+        return depth if isinstance(depth, int) and not isinstance(depth, bool) else 0
+
+    def _emit(self, event_type: Any, data: Any = None) -> Any:
+        import json
+
+        if not isinstance(event_type, str) or not EVENT_NAME_RE.match(event_type):
+            raise BadArguments(
+                f"{event_type!r} is not an event name: use dotted lowercase words, e.g. 'report.generated'"
+            )
+        data = {} if data is None else data
+        if not isinstance(data, dict):
+            raise BadArguments("event data must be an object")
+        try:
+            size = len(json.dumps(data, separators=(",", ":")).encode())
+        except (TypeError, ValueError) as exc:
+            raise BadArguments(f"event data is not JSON-serialisable: {exc}") from None
+        if size > MAX_EVENT_BYTES:
+            raise BadArguments(f"event data is {size} bytes; the limit is {MAX_EVENT_BYTES}")
+        emit_from_plugin = _emit_from_plugin()
+        if emit_from_plugin is None:
+            self.emitted.append((event_type, data))
+            return None
+        try:
+            return emit_from_plugin(self.installation, event_type, data, self.depth)
+        except ValueError as exc:  # EventError: reserved name, bad payload, chain too deep
+            code = getattr(exc, "code", "refused")
+            raise Refused(getattr(exc, "message", str(exc)), code=code) from None
+
+    # -- storage, config ----------------------------------------------------------------------
+
+    def _storage_get(self, key: Any) -> Any:
+        return storage.get(self.installation, key)
+
+    def _storage_set(self, key: Any, value: Any = None) -> None:
+        storage.set(self.installation, key, value)
+
+    def _storage_exists(self, key: Any) -> bool:
+        return storage.exists(self.installation, key)
+
+    def _storage_list_keys(self, pattern: Any = "*") -> list[str]:
+        return storage.list_keys(self.installation, pattern)
+
+    def _storage_delete(self, key: Any) -> bool:
+        return storage.delete(self.installation, key)
+
+    def _storage_clear(self) -> int:
+        return storage.clear(self.installation)
+
+    def _config_get(self) -> dict[str, Any]:
+        return storage.config_get(self.installation)
+
+    def _config_save(self, values: Any) -> dict[str, Any]:
+        return storage.config_save(self.installation, values)
+
+    # -- scheduler ----------------------------------------------------------------------------
+
+    def _schedule(self, name: str, **args: Any) -> Any:
+        from plugins_core.jobs import scheduler
+
+        return getattr(scheduler, name)(self.installation, **args)
+
+    def _scheduler_run_at(self, when: Any, handler: Any, kwargs: Any = None) -> Any:
+        return self._schedule("run_at", when=when, handler=handler, kwargs=kwargs or {})
+
+    def _scheduler_run_in(self, delay_seconds: Any, handler: Any, kwargs: Any = None) -> Any:
+        return self._schedule("run_in", delay_seconds=delay_seconds, handler=handler, kwargs=kwargs or {})
+
+    def _scheduler_schedule(self, cron: Any, task_name: Any, handler: Any, kwargs: Any = None) -> Any:
+        return self._schedule("schedule", cron=cron, task_name=task_name, handler=handler, kwargs=kwargs or {})
+
+    def _scheduler_cancel(self, task_id: Any) -> Any:
+        return self._schedule("cancel", task_id=task_id)
+
+    def _scheduler_cancel_all(self) -> Any:
+        return self._schedule("cancel_all")
+
+    def _scheduler_get_tasks(self) -> Any:
+        return self._schedule("get_tasks")
+
+
+def _emit_from_plugin() -> Callable[..., Any] | None:
+    try:
+        from plugins_core.events.emit import emit_from_plugin
+    except ImportError as exc:
+        if getattr(exc, "name", None) in {"plugins_core.events.emit", None}:
+            return None
+        raise
+    return emit_from_plugin
+
+
+@contextmanager
+def serving(bridge: InstallationBridge) -> Iterator[InstallationBridge]:
+    """Make ``bridge`` the current one outside ``call`` (host code running for a plugin)."""
+    token = _current.set(bridge)
+    try:
+        yield bridge
+    finally:
+        _current.reset(token)

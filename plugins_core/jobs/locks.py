@@ -1,0 +1,51 @@
+"""A database lease per (installation, kind, name): no two runs of one job overlap.
+
+One mechanism for both deployments (SQLite + filesystem broker, PostgreSQL + Redis): taking
+the lease is a single conditional UPDATE, atomic on either database, and a holder that dies
+(kill -9) loses it when the lease runs out, so nothing stays locked for good.
+"""
+from __future__ import annotations
+
+import datetime as dt
+
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from plugins_core.jobs.models import JobLock
+
+__all__ = ["acquire", "release", "remaining"]
+
+
+def _row(installation_id: int, kind: str, name: str) -> JobLock:
+    try:
+        with transaction.atomic():
+            return JobLock.objects.get_or_create(installation_id=installation_id, kind=kind, name=name)[0]
+    except IntegrityError:  # created by another worker between our get and create
+        return JobLock.objects.get(installation_id=installation_id, kind=kind, name=name)
+
+
+def acquire(installation_id: int, kind: str, name: str, holder: str, seconds: float) -> bool:
+    """Take (or extend, for the same holder) the lease; False if another holder has it."""
+    lock = _row(installation_id, kind, name)
+    now = timezone.now()
+    taken = (
+        JobLock.objects.filter(pk=lock.pk)
+        .filter(Q(lease_until__isnull=True) | Q(lease_until__lte=now) | Q(holder=holder))
+        .update(holder=holder, lease_until=now + dt.timedelta(seconds=seconds))
+    )
+    return taken == 1
+
+
+def release(installation_id: int, kind: str, name: str, holder: str) -> None:
+    JobLock.objects.filter(installation_id=installation_id, kind=kind, name=name, holder=holder).update(
+        holder="", lease_until=None
+    )
+
+
+def remaining(installation_id: int, kind: str, name: str) -> float:
+    """Seconds until the current lease runs out (0 when free)."""
+    lock = JobLock.objects.filter(installation_id=installation_id, kind=kind, name=name).first()
+    if lock is None or lock.lease_until is None:
+        return 0.0
+    return max(0.0, (lock.lease_until - timezone.now()).total_seconds())

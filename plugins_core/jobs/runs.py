@@ -1,0 +1,235 @@
+"""Runs: creating them (beat slot, run-now, one-shot), executing them once, recovering lost ones.
+
+A run is a :class:`JobRun` plus its :class:`Invocation` (status ``pending`` until a worker
+claims it). Executing one:
+
+1. take the job's lock (no two runs of one job overlap; a cron slot that finds the
+   previous run still going is *skipped*, a run-now or one-shot waits for it);
+2. claim the invocation (``pending`` → ``running`` with a lease), so a redelivered message
+   never runs it again while it runs, nor after it finished;
+3. ``runner.invoke`` under the job deadline; the runner records the outcome.
+
+A worker killed mid-run leaves a ``running`` invocation whose lease runs out, or a
+``pending`` one nobody has; :func:`recover` sends both again (a beat task).
+"""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from plugins_core.jobs import locks
+from plugins_core.jobs.errors import PluginDisabled, UnknownJob
+from plugins_core.jobs.models import (
+    JobRun,
+    RunKind,
+    ScheduledTask,
+    ScheduleKind,
+    ScheduleStatus,
+    Trigger,
+)
+from plugins_core.jobs.schedules import declared_jobs, slot_at, tenant_zone
+from plugins_core.models import Installation, Invocation, InvocationStatus
+
+__all__ = ["Outcome", "execute", "fire_due_once", "fire_scheduled", "queue_run_now", "recover"]
+
+log = logging.getLogger(__name__)
+
+TERMINAL = frozenset({
+    InvocationStatus.OK, InvocationStatus.ERROR, InvocationStatus.TIMEOUT, InvocationStatus.MEMORY,
+    InvocationStatus.CRASH, InvocationStatus.DENIED, InvocationStatus.SKIPPED,
+})
+MAX_ATTEMPTS = 3
+_RELATED = ("invocation", "installation__tenant", "installation__plugin", "installation__version", "scheduled_task")
+
+
+def job_timeout() -> float:
+    return float(settings.PLUGYARD_SANDBOX["job_timeout_s"])
+
+
+def lease_seconds() -> float:
+    """How long a run may hold its lock and claim: the deadline plus room to start a sandbox."""
+    return job_timeout() + 30.0
+
+
+@dataclass(frozen=True)
+class Outcome:
+    ran: bool
+    retry_after: float = 0.0  # > 0: try again then (a run-now waiting for the previous run)
+
+
+def _create(installation: Installation, *, kind: str, name: str, call_name: str, trigger: str,
+            slot: dt.datetime | None = None, scheduled_task: ScheduledTask | None = None, user=None) -> JobRun:
+    """A run and its pending invocation; IntegrityError if the slot has a run already."""
+    with transaction.atomic():
+        invocation = Invocation.objects.create(
+            tenant_id=installation.tenant_id, installation=installation, kind=kind, name=call_name,
+            status=InvocationStatus.PENDING,
+        )
+        return JobRun.objects.create(
+            tenant_id=installation.tenant_id, installation=installation, scheduled_task=scheduled_task, kind=kind,
+            name=name, trigger=trigger, slot=slot, invocation=invocation,
+            requested_by=user if getattr(user, "pk", None) else None, sent_at=timezone.now(),
+        )
+
+
+def send(run_id: int) -> None:
+    """Queue a run's execution; if the broker is down, :func:`recover` sends it later."""
+    from plugins_core.jobs.tasks import execute_run
+
+    try:
+        execute_run.delay(run_id)
+    except Exception:
+        log.warning("broker unavailable; run %s waits for the recovery sweep", run_id, exc_info=True)
+
+
+def queue_run_now(installation: Installation, job_name: str, user=None) -> JobRun:
+    """Queue a run of one of the installation's jobs now (the API's run-now)."""
+    jobs = {spec.name: spec for spec in declared_jobs(installation.version)}
+    if job_name not in jobs:
+        raise UnknownJob(job_name, sorted(jobs))
+    if not installation.enabled:
+        raise PluginDisabled(installation.plugin.slug)
+    schedule = (
+        ScheduledTask.objects.for_tenant(installation.tenant)
+        .filter(installation=installation, kind=ScheduleKind.JOB, name=job_name).first()
+    )
+    run = _create(installation, kind=RunKind.JOB, name=job_name, call_name=job_name, trigger=Trigger.RUN_NOW,
+                  scheduled_task=schedule, user=user)
+    transaction.on_commit(lambda: send(run.pk))
+    return run
+
+
+def fire_scheduled(schedule_id: int, sent_at: dt.datetime) -> JobRun | None:
+    """Beat's firing of a cron schedule: the run for its slot, or None (off, gone, or done).
+
+    The slot comes from when beat sent the message, so a message beat sends again for the
+    same slot (a restart before it saved ``last_run_at``) finds that slot's run and stops.
+    """
+    task = ScheduledTask.objects.select_related("installation__tenant", "installation__plugin").filter(pk=schedule_id).first()
+    if task is None:
+        _drop_orphan(schedule_id)
+        return None
+    installation = task.installation
+    if task.status != ScheduleStatus.ACTIVE or task.paused or not installation.enabled or not task.cron:
+        log.info("%s is off; firing ignored", task)
+        return None
+    slot = slot_at(task.cron, tenant_zone(installation.tenant), sent_at)
+    trigger = Trigger.SCHEDULE if task.kind == ScheduleKind.JOB else Trigger.SCHEDULER
+    call_name = task.name if task.kind == ScheduleKind.JOB else task.handler
+    try:
+        return _create(installation, kind=task.run_kind, name=task.name, call_name=call_name, trigger=trigger,
+                       slot=slot, scheduled_task=task)
+    except IntegrityError:
+        existing = JobRun.objects.select_related("invocation").filter(
+            installation=installation, kind=task.run_kind, name=task.name, slot=slot).first()
+        log.info("skipping duplicate firing of %s for slot %s", task, slot.isoformat())
+        # A redelivered message of a run that never finished carries on with that run.
+        if existing is not None and existing.invocation.status not in TERMINAL:
+            return existing
+        return None
+
+
+def _drop_orphan(schedule_id: int) -> None:
+    import json
+
+    from django_celery_beat.models import PeriodicTask
+
+    from plugins_core.jobs.sync import RUN_TASK
+
+    PeriodicTask.objects.filter(task=RUN_TASK, kwargs=json.dumps({"schedule_id": schedule_id})).delete()
+
+
+def fire_due_once(now: dt.datetime | None = None, limit: int = 500) -> list[int]:
+    """Turn due one-shots into runs (each exactly once) and queue them; returns run ids."""
+    now = now or timezone.now()
+    due = list(
+        ScheduledTask.objects.filter(kind=ScheduleKind.ONCE, status=ScheduleStatus.ACTIVE, run_at__lte=now)
+        .select_related("installation__tenant").order_by("run_at")[:limit]
+    )
+    run_ids = []
+    for task in due:
+        with transaction.atomic():
+            # Whoever flips it to done fires it; a concurrent sweep finds nothing to flip.
+            if not ScheduledTask.objects.filter(pk=task.pk, status=ScheduleStatus.ACTIVE).update(status=ScheduleStatus.DONE):
+                continue
+            if not task.installation.enabled:
+                ScheduledTask.objects.filter(pk=task.pk).update(status=ScheduleStatus.CANCELLED)
+                continue
+            run = _create(task.installation, kind=RunKind.TASK, name=task.name, call_name=task.handler,
+                          trigger=Trigger.SCHEDULER, scheduled_task=task)
+            transaction.on_commit(lambda run_id=run.pk: send(run_id))
+        run_ids.append(run.pk)
+    return run_ids
+
+
+def execute(run_id: int) -> Outcome:
+    """Run a queued run to completion, at most once; see the module docstring."""
+    run = JobRun.objects.select_related(*_RELATED).filter(pk=run_id).first()
+    if run is None or run.invocation.status in TERMINAL:
+        return Outcome(False)
+    holder = f"run:{run.pk}"
+    if not locks.acquire(run.installation_id, run.kind, run.name, holder, lease_seconds()):
+        if run.slot is None:  # run-now and one-shots wait their turn; a cron slot is skipped
+            return Outcome(False, retry_after=max(1.0, locks.remaining(run.installation_id, run.kind, run.name)))
+        Invocation.objects.filter(pk=run.invocation_id, status=InvocationStatus.PENDING).update(
+            status=InvocationStatus.SKIPPED, finished_at=timezone.now(),
+            error=f"skipped: the previous run of {run.name!r} was still running",
+        )
+        return Outcome(False)
+    now = timezone.now()
+    claimed = Invocation.objects.filter(pk=run.invocation_id).filter(
+        Q(status=InvocationStatus.PENDING)
+        | Q(status=InvocationStatus.RUNNING, lease_until__lte=now)
+        | Q(status=InvocationStatus.RUNNING, lease_until__isnull=True)
+    ).update(status=InvocationStatus.RUNNING, lease_until=now + dt.timedelta(seconds=lease_seconds()),
+             attempts=F("attempts") + 1)
+    if not claimed:  # another worker runs it (and holds the lock under the same holder)
+        return Outcome(False)
+    try:
+        JobRun.objects.filter(pk=run.pk).update(started_at=now)
+        invocation = Invocation.objects.get(pk=run.invocation_id)
+        if run.kind == RunKind.JOB:
+            name, payload = run.name, None
+        else:
+            name, payload = invocation.name, dict(run.scheduled_task.kwargs) if run.scheduled_task else {}
+        from plugins_core import runner
+
+        runner.invoke(run.installation, kind=run.kind, name=name, payload=payload, record=invocation,
+                      timeout=job_timeout())
+    finally:
+        locks.release(run.installation_id, run.kind, run.name, holder)
+    return Outcome(True)
+
+
+def recover(stale_after_s: float = 60.0, limit: int = 500) -> int:
+    """Send again runs nobody is running: pending and unsent for a while, or whose lease ran out.
+
+    A run whose workers died ``MAX_ATTEMPTS`` times is recorded as a crash instead.
+    """
+    now = timezone.now()
+    stale = now - dt.timedelta(seconds=stale_after_s)
+    runs = list(
+        JobRun.objects.filter(
+            Q(invocation__status=InvocationStatus.PENDING, sent_at__lt=stale)
+            | Q(invocation__status=InvocationStatus.RUNNING, invocation__lease_until__lt=now)
+        ).select_related("invocation").order_by("queued_at")[:limit]
+    )
+    sent = 0
+    for run in runs:
+        invocation = run.invocation
+        if invocation.status == InvocationStatus.RUNNING and invocation.attempts >= MAX_ATTEMPTS:
+            Invocation.objects.filter(pk=invocation.pk, status=InvocationStatus.RUNNING, lease_until__lt=now).update(
+                status=InvocationStatus.CRASH, lease_until=None, finished_at=now,
+                error=f"the worker running it stopped {invocation.attempts} times; not retried",
+            )
+            continue
+        JobRun.objects.filter(pk=run.pk).update(sent_at=now)
+        send(run.pk)
+        sent += 1
+    return sent

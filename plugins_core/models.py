@@ -1,0 +1,169 @@
+"""Plugins, their immutable versions, per-tenant installations and encrypted secrets."""
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+from tenants.scoping import TenantOwned, TenantQuerySet
+
+__all__ = ["Installation", "Plugin", "PluginVersion", "Secret"]
+
+
+class Plugin(models.Model):
+    """A plugin: a slug in its publisher tenant's namespace (like an npm scope).
+
+    Two publishers may both have a ``my-plugin`` (both guides' examples use that slug); a
+    tenant installs at most one plugin of a slug, and the marketplace publishes at most one.
+    """
+
+    slug = models.SlugField(max_length=64)
+    name = models.CharField(max_length=200)
+    publisher = models.ForeignKey("tenants.Tenant", on_delete=models.PROTECT, related_name="published_plugins")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["publisher", "slug"], name="slug_once_per_publisher")]
+        ordering = ["slug"]
+
+    def __str__(self) -> str:
+        return self.slug
+
+    @property
+    def latest_version(self) -> PluginVersion | None:
+        return self.versions.order_by("-created_at").first()
+
+
+class PluginVersion(models.Model):
+    """One uploaded package. Immutable: a slug and version are stored once."""
+
+    plugin = models.ForeignKey(Plugin, on_delete=models.CASCADE, related_name="versions")
+    version = models.CharField(max_length=64)
+    manifest = models.JSONField(help_text="The normalised manifest, as the SDK parsed it.")
+    config_schema = models.JSONField(
+        null=True, blank=True, help_text="JSON Schema for installation config; staff may edit it."
+    )
+    package = models.FileField(upload_to="packages/", max_length=255)
+    package_format = models.CharField(max_length=8, choices=[("zip", "zip"), ("tar.gz", "tar.gz")])
+    sha256 = models.CharField(max_length=64, db_index=True)
+    size = models.PositiveIntegerField()
+    load_report = models.JSONField(default=dict, blank=True, help_text="What the code registered when loaded.")
+    warnings = models.JSONField(default=list, blank=True)
+    uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["plugin", "version"], name="version_once_per_plugin")]
+        ordering = ["plugin__slug", "-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.plugin.slug} {self.version}"
+
+    @property
+    def permissions(self) -> list[str]:
+        return list(self.manifest.get("permissions", []))
+
+
+class Installation(TenantOwned):
+    """A plugin version installed for one tenant: its switch, config and granted permissions."""
+
+    plugin = models.ForeignKey(Plugin, on_delete=models.PROTECT, related_name="installations")
+    version = models.ForeignKey(PluginVersion, on_delete=models.PROTECT, related_name="installations")
+    enabled = models.BooleanField(default=False)
+    config = models.JSONField(default=dict, blank=True)
+    granted_permissions = models.JSONField(default=list, blank=True)
+    approved_domains = models.JSONField(default=list, blank=True)
+    installed_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["tenant", "plugin"], name="install_once_per_tenant")]
+        ordering = ["plugin__slug"]
+
+    def __str__(self) -> str:
+        return f"{self.plugin.slug} for {self.tenant.slug}"
+
+    @property
+    def pending_permissions(self) -> list[str]:
+        """Permissions the installed version asks for that the tenant has not granted."""
+        return sorted(set(self.version.permissions) - set(self.granted_permissions))
+
+
+class Secret(models.Model):
+    """A named secret of one installation; only ciphertext is stored (see plugins_core.secrets)."""
+
+    TENANT_PATH = "installation__tenant"
+
+    installation = models.ForeignKey(Installation, on_delete=models.CASCADE, related_name="secrets")
+    name = models.CharField(max_length=100)
+    ciphertext = models.BinaryField(editable=False)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["installation", "name"], name="secret_name_once")]
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return f"{self.name} (encrypted)"
+
+
+class InvocationStatus(models.TextChoices):
+    PENDING = "pending"
+    RUNNING = "running"
+    OK = "ok"
+    ERROR = "error"  # the plugin raised
+    TIMEOUT = "timeout"
+    MEMORY = "memory"
+    CRASH = "crash"
+    DENIED = "denied"  # refused before running (disabled, missing permission)
+    SKIPPED = "skipped"  # e.g. a filter passed over
+
+
+class Invocation(TenantOwned):
+    """One call of plugin code — hook, filter, route, job, transform or lifecycle — and its outcome."""
+
+    KIND_CHOICES = [(k, k) for k in ("hook", "filter", "route", "job", "task", "transform", "lifecycle", "load")]
+
+    installation = models.ForeignKey(Installation, on_delete=models.CASCADE, related_name="invocations")
+    kind = models.CharField(max_length=12, choices=KIND_CHOICES)
+    name = models.CharField(max_length=200, help_text="Handler, route, job or hook name.")
+    event = models.ForeignKey("plugins_core.Event", null=True, blank=True, on_delete=models.CASCADE, related_name="invocations")
+    status = models.CharField(max_length=10, choices=InvocationStatus.choices, default=InvocationStatus.PENDING)
+    duration_ms = models.FloatField(null=True, blank=True)
+    peak_memory_kb = models.PositiveIntegerField(null=True, blank=True)
+    logs = models.JSONField(default=list, blank=True)
+    result = models.JSONField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    lease_until = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            # An event's handler runs to completion at most once per installation.
+            models.UniqueConstraint(fields=["event", "installation", "name"], name="invocation_once_per_event",
+                                    condition=models.Q(event__isnull=False)),
+        ]
+        indexes = [models.Index(fields=["installation", "kind", "created_at"], name="invocation_browse")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.name} ({self.status})"
+
+
+# Models that belong to a topic live with it; importing them here registers them with the app.
+from plugins_core.events.models import Event, Subscription  # noqa: E402
+from plugins_core.host.models import LlmUsage, PluginStorageItem, WebhookSubscription  # noqa: E402
+from plugins_core.jobs.models import JobLock, JobRun, ScheduledTask  # noqa: E402
+
+__all__ += [
+    "Event", "Invocation", "InvocationStatus", "JobLock", "JobRun", "LlmUsage", "PluginStorageItem",
+    "ScheduledTask", "Subscription", "WebhookSubscription",
+]

@@ -1,0 +1,138 @@
+"""Plugin HTTP routes under ``/ext/<slug>/<path>``, authenticated like the API.
+
+The installation must be enabled and its version must declare routes. The path is matched
+here against the routes the code registered (404 / 405 with ``Allow`` answered without
+waking plugin code), then the plugin's worker runs the handler. A dict answers 200 JSON,
+``(body, status)`` that status; a plugin crash answers 502 and a deadline 504, as JSON.
+"""
+from __future__ import annotations
+
+import base64
+import time
+
+from django.conf import settings
+from django.core.cache import cache
+from django.http import HttpResponse, JsonResponse
+from rest_framework.permissions import BasePermission
+from rest_framework.views import APIView
+
+from config.errors import error_body
+from plugins_core import runner
+from plugins_core.models import Installation, InvocationStatus
+from plugins_core.route_table import table_for
+from tenants.permissions import IsTenantMember
+
+__all__ = ["PluginRouteView"]
+
+HIDDEN_HEADERS = {"authorization", "cookie", "x-tenant-slug"}
+METHODS = ["get", "post", "put", "patch", "delete"]
+
+
+def _error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> JsonResponse:
+    response = JsonResponse(error_body(code, message), status=status)
+    for name, value in (headers or {}).items():
+        response[name] = value
+    return response
+
+
+def _rate_limited(installation: Installation) -> int:
+    """Seconds to wait if this installation's routes are over their per-minute budget, else 0."""
+    limit = settings.PLUGYARD_ROUTES["rate_limit_per_minute"]
+    if not limit:
+        return 0
+    window = int(time.time() // 60)
+    key = f"plugyard:route-rate:{installation.pk}:{window}"
+    cache.add(key, 0, timeout=120)
+    try:
+        count = cache.incr(key)
+    except ValueError:  # evicted between add and incr
+        cache.set(key, 1, timeout=120)
+        count = 1
+    return 60 - int(time.time() % 60) if count > limit else 0
+
+
+def _request_for_plugin(request, subpath: str) -> dict:
+    body = request.body
+    try:
+        text, encoding = body.decode("utf-8"), "text"
+    except UnicodeDecodeError:
+        text, encoding = base64.b64encode(body).decode(), "base64"
+    headers = {
+        name: value for name, value in request.headers.items() if name.lower() not in HIDDEN_HEADERS
+    }
+    return {
+        "method": request.method,
+        "path": "/" + subpath,
+        "query": {key: request.GET.getlist(key) if len(request.GET.getlist(key)) > 1 else request.GET.get(key) for key in request.GET},
+        "headers": headers,
+        "body": text,
+        "body_encoding": encoding,
+        "content_type": request.content_type,
+    }
+
+
+def _response(value) -> HttpResponse:
+    if isinstance(value, dict) and set(value) >= {"status", "body"}:
+        status, body, headers = int(value["status"]), value["body"], value.get("headers") or {}
+    else:
+        status, body, headers = 200, value, {}
+    if not 100 <= status <= 599:
+        return _error(502, "bad_plugin_response", f"the plugin answered an invalid HTTP status {status}")
+    if isinstance(body, str):
+        response = HttpResponse(body, status=status, content_type="text/plain; charset=utf-8")
+    else:
+        response = JsonResponse(body, status=status, safe=False)
+    for name, header_value in headers.items():
+        if isinstance(name, str) and name.lower() not in {"set-cookie", "content-length", "transfer-encoding"}:
+            response[name] = str(header_value)
+    return response
+
+
+class PluginRouteView(APIView):
+    permission_classes: list[type[BasePermission]] = [IsTenantMember]
+    schema = None  # plugin routes are each plugin's own API, not Plugyard's
+
+    @property
+    def default_response_headers(self) -> dict[str, str]:
+        return {}  # DRF would add its own Allow header over the plugin route's
+
+    def _handle(self, request, slug: str, subpath: str = "") -> HttpResponse:
+        installation = (
+            Installation.objects.for_tenant(request.tenant)
+            .select_related("tenant", "plugin", "version")
+            .filter(plugin__slug=slug)
+            .first()
+        )
+        if installation is None:
+            return _error(404, "not_found", f"No plugin {slug!r} is installed for this tenant.")
+        if not installation.enabled:
+            return _error(404, "not_enabled", f"The plugin {slug!r} is installed but not enabled; an admin enables it with POST /api/plugins/{installation.pk}/enable.")
+        manifest = installation.version.manifest
+        if not manifest.get("routes_enabled", bool(manifest.get("routes"))):
+            return _error(404, "no_routes", f"The plugin {slug!r} declares no routes.")
+        match, allowed = table_for(installation.version).match("/" + subpath, request.method)
+        if match is None:
+            if allowed:
+                return _error(405, "method_not_allowed", f"{request.method} is not allowed here; use {', '.join(allowed)}.", {"Allow": ", ".join(allowed)})
+            return _error(404, "not_found", f"The plugin {slug!r} has no route /{subpath}.")
+        limit = settings.PLUGYARD_ROUTES["max_body_bytes"]
+        if int(request.META.get("CONTENT_LENGTH") or 0) > limit or len(request.body) > limit:
+            return _error(413, "body_too_large", f"The request body is over the {limit} byte limit for plugin routes.")
+        wait = _rate_limited(installation)
+        if wait:
+            return _error(429, "rate_limited", "Too many requests to this plugin's routes; slow down.", {"Retry-After": str(wait)})
+        record = runner.invoke(
+            installation, kind="route", name="/" + subpath, handler=match.handler,
+            user=request.user, request=_request_for_plugin(request, subpath),
+        )
+        if record.status == InvocationStatus.OK:
+            return _response(record.result)
+        if record.status == InvocationStatus.TIMEOUT:
+            return _error(504, "plugin_timeout", f"The plugin {slug!r} did not answer within its deadline.")
+        first_line = (record.error or record.status).splitlines()[0]
+        return _error(502, f"plugin_{record.status}", f"The plugin {slug!r} failed: {first_line}")
+
+    def get(self, request, slug, subpath=""):
+        return self._handle(request, slug, subpath)
+
+    post = put = patch = delete = get

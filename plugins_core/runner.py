@@ -1,0 +1,118 @@
+"""Running plugin code for an installation: the one place host code calls the sandbox.
+
+``invoke`` builds the sandbox call (which version, which warm worker, what context), hands
+the plugin a bridge scoped to this installation, and records the outcome as an
+:class:`~plugins_core.models.Invocation` row. Plugin failures are outcomes, never
+exceptions: the caller reads ``record.status``.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.conf import settings
+from django.utils import timezone
+
+from plugins_core import packages
+from plugins_core.host.bridge import InstallationBridge
+from plugins_core.models import Installation, Invocation, InvocationStatus
+from plugins_core.sandbox import Invocation as SandboxCall
+from plugins_core.sandbox import get_supervisor
+
+__all__ = ["invoke", "sandbox_call"]
+
+log = logging.getLogger(__name__)
+
+_LOG_LINES_KEPT = 200
+
+
+def _timeout(kind: str) -> float:
+    policy = settings.PLUGYARD_SANDBOX
+    return float(policy["job_timeout_s"] if kind in ("job", "task") else policy["hook_timeout_s"])
+
+
+def sandbox_call(
+    installation: Installation, kind: str, name: str, payload: Any = None, *,
+    handler: str | None = None, user=None, request: dict[str, Any] | None = None, timeout: float | None = None,
+) -> SandboxCall:
+    version = installation.version
+    plugin_dir = packages.ensure_unpacked(version)
+    return SandboxCall(
+        version_key=f"{installation.plugin.slug}@{version.version}:{version.sha256[:16]}",
+        plugin_dir=str(plugin_dir),
+        entry=version.manifest.get("entry") or "main.py",
+        # One warm worker per installation and version: an upgrade starts a fresh one.
+        installation_key=f"{installation.pk}:{version.pk}",
+        kind=kind,
+        name=name,
+        payload=payload,
+        handler=handler,
+        timeout=timeout or _timeout(kind),
+        context={
+            "tenant_id": installation.tenant.slug,
+            "user_id": str(user.pk) if getattr(user, "pk", None) else None,
+            "installation_id": installation.pk,
+            "config": installation.config,
+            "request": request,
+        },
+    )
+
+
+def invoke(
+    installation: Installation, *, kind: str, name: str, payload: Any = None,
+    handler: str | None = None, event=None, record: Invocation | None = None, user=None,
+    request: dict[str, Any] | None = None, timeout: float | None = None,
+) -> Invocation:
+    """Run one call of ``installation``'s code and record it; returns the saved record.
+
+    For hooks and filters ``name`` is the event and ``handler`` the function; for routes
+    ``name`` is the path under the plugin's mount; for jobs the job name; for tasks the
+    function called with ``payload`` as keyword arguments.
+    """
+    if record is None:
+        record = Invocation(
+            tenant_id=installation.tenant_id, installation=installation, kind=kind,
+            name=handler or name, event=event, status=InvocationStatus.RUNNING, attempts=1,
+        )
+    record.kind = kind
+    # Lifecycle hooks run while switched off too: on_install and on_disable happen then.
+    if not installation.enabled and kind != "lifecycle":
+        return _finish(record, InvocationStatus.DENIED, error="the installation is disabled")
+    bridge = InstallationBridge(
+        installation, user=user, request=request,
+        invocation={"depth": getattr(event, "depth", 0), "kind": kind, "name": name},
+    )
+    try:
+        call = sandbox_call(installation, kind, name, payload, handler=handler, user=user, request=request, timeout=timeout)
+    except Exception:  # the package could not be unpacked on this machine
+        log.exception("cannot prepare %s for %s", name, installation)
+        return _finish(record, InvocationStatus.CRASH, error="the plugin package could not be prepared on this host")
+    result = get_supervisor().invoke(call, bridge)
+    value = result.value
+    if kind == "hook" and handler and isinstance(value, list) and len(value) == 1 and isinstance(value[0], dict):
+        value = value[0].get("value")
+    error = ""
+    if not result.ok:
+        error = result.error or result.status
+        if result.traceback:
+            error = f"{error}\n{result.traceback}"
+    return _finish(
+        record, result.status, value=value if result.ok else None, error=error,
+        duration_ms=result.duration_ms, peak_kb=result.peak_rss_kb, logs=result.logs,
+    )
+
+
+def _finish(
+    record: Invocation, status: str, *, value: Any = None, error: str = "",
+    duration_ms: float | None = None, peak_kb: int | None = None, logs: list[str] | None = None,
+) -> Invocation:
+    record.status = status
+    record.result = value
+    record.error = error
+    record.duration_ms = duration_ms
+    record.peak_memory_kb = peak_kb or None
+    record.logs = list(logs or [])[-_LOG_LINES_KEPT:]
+    record.finished_at = timezone.now()
+    record.lease_until = None
+    record.save()
+    return record

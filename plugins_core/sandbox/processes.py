@@ -1,0 +1,285 @@
+"""Host-side handles for the sandbox's processes: a zygote per plugin version, a worker per
+installation. Both talk `runtime.protocol` frames; everything a worker sends is treated
+as hostile input (size-capped, shape-checked, and any violation kills the worker).
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import os
+import select
+import signal
+import socket
+import struct
+import subprocess
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from .bridge import BRIDGE_METHODS, BridgeError, HostBridge, PermissionDenied
+from .jail import Layers, zygote_command
+from .policy import SDK_RUNTIME_MODULES, SandboxPolicy
+from .runtime import protocol
+
+__all__ = ["Crashed", "SandboxStartError", "TimedOut", "WorkerProcess", "ZygoteProcess"]
+
+log = logging.getLogger("plugyard.sandbox")
+
+
+class SandboxStartError(RuntimeError):
+    """A zygote or worker could not be started (the plugin never ran)."""
+
+
+class TimedOut(Exception):
+    pass
+
+
+class Crashed(Exception):
+    pass
+
+
+class WorkerProcess:
+    """One warm worker: a socket to it, its host pid and a pidfd to kill it race-free."""
+
+    def __init__(self, sock: socket.socket, pid: int, pidfd: int | None, key: tuple[str, str],
+                 policy: SandboxPolicy) -> None:
+        self.sock, self.pid, self.pidfd, self.key, self.policy = sock, pid, pidfd, key, policy
+        self.lock = threading.Lock()
+        self.calls = 0
+        self.cpu_s = 0.0
+        self.dead = False
+        self._closed = False
+        self._ids = 0
+
+    # Thread safety: only the thread holding ``lock`` (running a call) touches the socket.
+    # Any other thread may kill the process, but leaves closing the descriptors to the
+    # holder (``finish_call``): closing an fd another thread is reading lets the number be
+    # reused by a new worker's socket, and the reader then talks to the wrong process.
+
+    def alive(self) -> bool:
+        """Whether the worker is still there. Call it holding ``lock``: it reads the socket."""
+        if self.dead:
+            return False
+        watch = [self.sock] + ([self.pidfd] if self.pidfd is not None else [])
+        ready, _, _ = select.select(watch, [], [], 0)
+        if ready:  # an idle worker never speaks first: this is EOF, garbage, or its pidfd saying it exited
+            self.kill()
+            return False
+        return True
+
+    def kill(self) -> None:
+        """SIGKILL the worker; safe from any thread."""
+        if self._closed:
+            return  # its pid may belong to another process by now
+        self.dead = True
+        try:
+            if self.pidfd is not None:
+                signal.pidfd_send_signal(self.pidfd, signal.SIGKILL)
+            else:
+                os.kill(self.pid, signal.SIGKILL)
+        except (ProcessLookupError, OSError):
+            pass
+        self._close_if_idle()
+
+    def close(self) -> None:
+        """Stop using the worker; safe from any thread."""
+        self.dead = True
+        self._close_if_idle()
+
+    def retire(self) -> None:
+        """Ask politely (the worker exits) when it is idle, then make sure; safe from any thread."""
+        if self.lock.acquire(blocking=False):
+            try:
+                if not self._closed:
+                    protocol.write_frame(self.sock.fileno(), {"op": "exit"})
+            except OSError:
+                pass
+            finally:
+                self.lock.release()
+        self.kill()
+
+    def finish_call(self) -> None:
+        """Called by the thread holding ``lock`` before it releases it."""
+        if self.dead:
+            self._close_fds()
+
+    def _close_if_idle(self) -> None:
+        if self.lock.acquire(blocking=False):
+            try:
+                self._close_fds()
+            finally:
+                self.lock.release()
+
+    def _close_fds(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        for closer in (self.sock.close, lambda: self.pidfd is not None and os.close(self.pidfd)):
+            try:
+                closer()
+            except OSError:
+                pass
+        self.pidfd = None
+
+    def exchange(self, message: dict[str, Any], deadline: float, bridge: HostBridge | None) -> tuple[dict[str, Any], int]:
+        """Send one request; serve the worker's ctx RPCs until its `done`. Returns (reply, rpc count)."""
+        self._ids += 1
+        message = {**message, "id": self._ids}
+        fd, limit = self.sock.fileno(), self.policy.max_frame_bytes
+        rpc_calls = 0
+        try:
+            protocol.write_frame(fd, message)
+            while True:
+                frame = protocol.read_frame(fd, max_size=limit, deadline=deadline)
+                if not isinstance(frame, dict):
+                    raise Crashed("protocol violation: not an object")
+                op = frame.get("op")
+                if op == "done" and frame.get("id") == self._ids:
+                    return frame, rpc_calls
+                if op != "rpc":
+                    raise Crashed(f"protocol violation: unexpected {str(op)[:40]!r}")
+                rpc_calls += 1
+                if rpc_calls > self.policy.max_rpc_calls:
+                    reply = {"ok": False, "error": {"type": "host", "message": "too many host calls in one invocation"}}
+                else:
+                    reply = _serve_rpc(bridge, frame)
+                protocol.write_frame(fd, {"op": "rpc_result", "id": frame.get("id"), **reply})
+        except protocol.ReadTimeout:
+            raise TimedOut() from None
+        except (protocol.PeerClosed, BrokenPipeError, ConnectionResetError):
+            raise Crashed("the worker process died") from None
+        except (protocol.FrameTooLarge, ValueError, UnicodeDecodeError) as exc:
+            raise Crashed(f"protocol violation: {type(exc).__name__}") from None
+        except OSError as exc:
+            raise Crashed(f"worker channel error: {exc.strerror or exc}") from None
+
+
+def _serve_rpc(bridge: HostBridge | None, frame: dict[str, Any]) -> dict[str, Any]:
+    method, args = frame.get("method"), frame.get("args")
+    if not isinstance(method, str) or method not in BRIDGE_METHODS or not isinstance(args, dict):
+        return {"ok": False, "error": {"type": "host", "message": f"unknown host method {str(method)[:60]!r}"}}
+    if bridge is None:
+        return {"ok": False, "error": {"type": "host", "message": "no host services in this context"}}
+    try:
+        value = bridge.call(method, args)
+        protocol.encode(value)  # must be JSON; fails here, not half-way through a frame
+        return {"ok": True, "value": value}
+    except PermissionDenied as denied:
+        return {"ok": False, "error": {"type": "permission", "permission": denied.permission}}
+    except BridgeError as refused:
+        return {"ok": False, "error": {"type": "host", "message": f"{method}: {refused}"}}
+    except Exception:
+        log.exception("host bridge failed on %s", method)
+        return {"ok": False, "error": {"type": "host", "message": f"{method} failed on the host"}}
+
+
+def _peer_pid(sock: socket.socket, deadline: float) -> tuple[int, bytes]:
+    """Read the worker's hello with SCM_CREDENTIALS: the kernel tells us its host pid."""
+    sock.settimeout(max(0.01, deadline - time.monotonic()))
+    data, ancillary, _flags, _addr = sock.recvmsg(256, socket.CMSG_SPACE(struct.calcsize("3i")))
+    sock.settimeout(None)
+    for level, kind, payload in ancillary:
+        if level == socket.SOL_SOCKET and kind == socket.SCM_CREDENTIALS:
+            pid, _uid, _gid = struct.unpack("3i", payload[: struct.calcsize("3i")])
+            return pid, data
+    raise SandboxStartError("worker hello carried no credentials")
+
+
+class ZygoteProcess:
+    """A jailed interpreter holding the SDK and the compiled plugin, forking workers."""
+
+    def __init__(self, key: str, plugin_dir: str, entry: str, policy: SandboxPolicy, layers: Layers,
+                 filters: tuple[bytes, bytes] | None, popen: Callable[..., subprocess.Popen[bytes]]) -> None:
+        self.key, self.plugin_dir, self.entry = key, plugin_dir, entry
+        self.policy, self.layers, self.filters = policy, layers, filters
+        self.lock = threading.Lock()
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.ctl: socket.socket | None = None
+        self.notes: dict[str, Any] = {}
+        self._popen = popen
+
+    def start(self) -> None:
+        parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            argv, jail_dir = zygote_command(self.policy, self.layers, self.plugin_dir, child.fileno())
+            debug = os.environ.get("PLUGYARD_SANDBOX_DEBUG")
+            self.proc = self._popen(argv, pass_fds=(child.fileno(),), env={}, stdin=subprocess.DEVNULL,
+                                    stdout=subprocess.DEVNULL, stderr=None if debug else subprocess.DEVNULL,
+                                    close_fds=True)
+        finally:
+            child.close()
+        self.ctl = parent
+        zygote_filter, worker_filter = self.filters or (b"", b"")
+        preload = sorted(self.policy.import_allowlist - {"plugyard_sdk", "src.ext.sdk", "ops_center_sdk"})
+        init = {"op": "init", "plugin_dir": jail_dir, "entry": self.entry, "policy": self.policy.for_worker(),
+                "allowlist": sorted(self.policy.import_allowlist), "preload": preload + list(SDK_RUNTIME_MODULES),
+                "zygote_filter": base64.b64encode(zygote_filter).decode(),
+                "worker_filter": base64.b64encode(worker_filter).decode(),
+                "zygote_rlimits": self.policy.zygote_rlimits(), "worker_rlimits": self.policy.worker_rlimits()}
+        deadline = time.monotonic() + self.policy.load_timeout_s
+        try:
+            protocol.write_frame(parent.fileno(), init)
+            ready = protocol.read_frame(parent.fileno(), max_size=1 << 20, deadline=deadline)
+        except (OSError, EOFError, TimeoutError, ValueError) as exc:
+            self.stop()
+            raise SandboxStartError(f"the sandbox could not start ({type(exc).__name__})") from None
+        self.notes = ready.get("notes", {}) if isinstance(ready, dict) else {}
+        if self.filters and self.notes.get("seccomp") is not True:
+            self.stop()
+            raise SandboxStartError(f"seccomp filter not applied in the jail: {self.notes.get('seccomp')}")
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None and self.ctl is not None
+
+    def spawn(self, installation_key: str, deadline: float) -> WorkerProcess:
+        with self.lock:
+            if not self.alive():
+                raise SandboxStartError("zygote is not running")
+            assert self.ctl is not None  # for mypy; alive() checked it
+            ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+            ours.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
+            try:
+                socket.send_fds(self.ctl, [protocol.encode({"op": "spawn"})], [theirs.fileno()])
+                theirs.close()
+                reply = protocol.read_frame(self.ctl.fileno(), max_size=1 << 16, deadline=deadline)
+                if not isinstance(reply, dict) or reply.get("op") != "spawned":
+                    raise SandboxStartError("zygote refused to fork")
+                pid, hello = _peer_pid(ours, deadline)
+            except (OSError, EOFError, TimeoutError, ValueError) as exc:
+                ours.close()
+                theirs.close()
+                raise SandboxStartError(f"worker did not start ({type(exc).__name__})") from None
+        if hello != protocol.encode({"op": "hello"}):
+            ours.close()
+            raise SandboxStartError("worker sent a bad hello")
+        try:
+            pidfd: int | None = os.pidfd_open(pid)
+        except (AttributeError, OSError):
+            pidfd = None
+        return WorkerProcess(ours, pid, pidfd, (self.key, installation_key), self.policy)
+
+    def stop(self) -> None:
+        """Kill the jail: bwrap's PID namespace takes every worker of this version with it."""
+        if self.ctl is not None:
+            try:
+                self.ctl.close()
+            except OSError:
+                pass
+            self.ctl = None
+        if self.proc is not None and self.proc.poll() is None:
+            try:
+                self.proc.kill()
+                self.proc.wait(timeout=5)
+            except (OSError, subprocess.TimeoutExpired):
+                pass
+
+    def forget(self) -> None:
+        """After fork, in the child: drop our copy of the channel, touch no process."""
+        if self.ctl is not None:
+            try:
+                self.ctl.close()
+            except OSError:
+                pass
+        self.ctl, self.proc = None, None

@@ -1,0 +1,89 @@
+"""API representations of installations and the request bodies the API accepts."""
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from plugins_core.models import Installation
+from plugins_core.secrets import MAX_SECRET_BYTES, SECRET_NAME_RE
+
+__all__ = ["ConfigPatchSerializer", "InstallationSerializer", "SecretValueSerializer", "UploadSerializer"]
+
+
+class InstallationSerializer(serializers.ModelSerializer):
+    """An installed plugin. ``id`` is what ``/api/plugins/<id>/…`` takes."""
+
+    slug = serializers.CharField(source="plugin.slug")
+    name = serializers.CharField(source="plugin.name")
+    version = serializers.CharField(source="version.version")
+    description = serializers.SerializerMethodField()
+    permissions = serializers.SerializerMethodField()
+    pending_permissions = serializers.ListField(child=serializers.CharField(), read_only=True)
+    events = serializers.SerializerMethodField()
+    routes = serializers.SerializerMethodField()
+    jobs = serializers.SerializerMethodField()
+    secrets = serializers.SerializerMethodField(help_text="Names of the secrets set; values are never returned.")
+    config_schema = serializers.JSONField(source="version.config_schema")
+
+    class Meta:
+        model = Installation
+        fields = [
+            "id", "slug", "name", "version", "description", "enabled", "permissions",
+            "granted_permissions", "pending_permissions", "approved_domains", "events",
+            "routes", "jobs", "config", "config_schema", "secrets", "created_at", "updated_at",
+        ]
+        read_only_fields = fields
+
+    def get_description(self, obj: Installation) -> str:
+        return obj.version.manifest.get("description") or ""
+
+    def get_permissions(self, obj: Installation) -> list[str]:
+        return obj.version.permissions
+
+    def get_events(self, obj: Installation) -> list[str]:
+        manifest = obj.version.manifest
+        hooked = [hook["event"] for hook in manifest.get("hooks") or []]
+        return sorted(set(manifest.get("events") or []) | set(hooked))
+
+    def get_routes(self, obj: Installation) -> list[dict]:
+        return obj.version.manifest.get("routes") or []
+
+    def get_jobs(self, obj: Installation) -> list[dict]:
+        return obj.version.manifest.get("jobs") or []
+
+    def get_secrets(self, obj: Installation) -> list[str]:
+        return [secret.name for secret in obj.secrets.all()]
+
+
+class UploadSerializer(serializers.Serializer):
+    file = serializers.FileField(help_text="The plugin package: a .zip or a .tar.gz.")
+
+
+class SecretValueSerializer(serializers.Serializer):
+    value = serializers.CharField(allow_blank=False, trim_whitespace=False, write_only=True)
+
+    def to_internal_value(self, data):
+        if isinstance(data, dict) and "value" in data and not isinstance(data["value"], str):
+            raise serializers.ValidationError({"value": "A secret value must be a string."})
+        return super().to_internal_value(data)
+
+    def validate_value(self, value: str) -> str:
+        if len(value.encode()) > MAX_SECRET_BYTES:
+            raise serializers.ValidationError(f"A secret may be at most {MAX_SECRET_BYTES} bytes.")
+        return value
+
+    @staticmethod
+    def validate_name(name: str) -> str:
+        if not SECRET_NAME_RE.match(name):
+            raise serializers.ValidationError(
+                {"name": "Use letters, digits and underscores, starting with a letter or underscore (max 100)."}
+            )
+        return name
+
+
+class ConfigPatchSerializer(serializers.Serializer):
+    """Any JSON object: keys to set; a key set to null is removed (JSON merge patch)."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, dict):
+            raise serializers.ValidationError({"config": "Send a JSON object of config keys."})
+        return data

@@ -1,0 +1,266 @@
+"""The plugin lifecycle: upload (validate, store, install), enable, disable, configure, uninstall.
+
+Every state change of a plugin goes through here, whether it comes from the API, the admin,
+a management command or demo data, so the rules live in one place.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from django.core.files.storage import default_storage
+from django.db import IntegrityError, transaction
+from plugyard_sdk.config_schema import apply_config_defaults, validate_config
+from plugyard_sdk.package import PackageInvalid, PluginPackage
+
+from marketplace.models import Category, Listing, PricingModel
+from plugins_core import lifecycle, packages, validation
+from plugins_core.errors import InvalidConfig, InvalidPackage, PluginConflict
+from plugins_core.jobs import remove_installation_jobs, sync_installation_jobs
+from plugins_core.models import Installation, Plugin, PluginVersion, Subscription
+from plugins_core.sandbox import get_supervisor
+
+__all__ = [
+    "UploadResult",
+    "disable",
+    "enable",
+    "install_version",
+    "uninstall",
+    "update_config",
+    "upload_package",
+]
+
+
+@dataclass
+class UploadResult:
+    installation: Installation
+    version: PluginVersion
+    upgraded_from: str | None = None
+    warnings: list[dict[str, str]] = field(default_factory=list)
+
+
+def upload_package(tenant, user, data: bytes, filename: str) -> UploadResult:
+    """Validate an archive, store it, and install (or upgrade) it for the uploader's tenant.
+
+    Raises InvalidPackage (400, every problem by field) or PluginConflict (409). On any
+    error nothing is stored: the database work is one transaction, and an archive written
+    by this call is removed again.
+    """
+    try:
+        package = packages.parse_upload(data, filename)
+    except PackageInvalid as exc:
+        raise InvalidPackage(exc.problems) from None
+    manifest = package.manifest.model_dump(mode="json")
+    event_problems = validation.check_events(manifest)
+    if event_problems:
+        raise InvalidPackage(event_problems)
+
+    directory_is_new = not packages.plugin_dir(package.sha256).exists()
+    directory = packages.unpack(package)
+    stored_name, archive_is_new = None, False
+    try:
+        report = _load_report(package, directory)
+        findings = validation.check_load_report(manifest, report)
+        if findings.problems:
+            raise InvalidPackage(findings.problems)
+        stored_name, archive_is_new = packages.store_archive(data, package.sha256, package.archive_format)
+        with transaction.atomic():
+            result = _record_upload(tenant, user, package, stored_name, len(data), report, findings.warnings)
+    except BaseException:
+        if not PluginVersion.objects.filter(sha256=package.sha256).exists():
+            if archive_is_new:
+                default_storage.delete(stored_name)
+            if directory_is_new:
+                packages.remove_unpacked(package.sha256)
+        raise
+    lifecycle.fire(result.installation, "upgrade" if result.upgraded_from else "install")
+    return result
+
+
+def _load_report(package: PluginPackage, directory) -> dict[str, Any]:
+    """Load the code in the sandbox and return what it registered (see validation.py)."""
+    manifest = package.manifest
+    report = get_supervisor().inspect(
+        directory, manifest.entry, version_key=f"{manifest.slug}@{manifest.version}:{package.sha256[:16]}"
+    )
+    return asdict(report)
+
+
+def _record_upload(
+    tenant, user, package: PluginPackage, stored_name: str, size: int, report: dict[str, Any], warnings: list[Any]
+) -> UploadResult:
+    manifest = package.manifest
+    _refuse_slug_clash(tenant, manifest.slug, publisher=tenant)
+    plugin, _ = Plugin.objects.select_for_update().get_or_create(
+        publisher=tenant, slug=manifest.slug, defaults={"name": manifest.name}
+    )
+    if plugin.versions.filter(version=manifest.version).exists():
+        raise PluginConflict(
+            f"{manifest.slug} {manifest.version} was uploaded already; versions are immutable, "
+            "so raise the version number.",
+            details=[{"field": "version", "code": "version_exists", "message": "This version exists."}],
+        )
+    manifest_json = manifest.model_dump(mode="json")
+    try:
+        version = PluginVersion.objects.create(
+            plugin=plugin,
+            version=manifest.version,
+            manifest=manifest_json,
+            config_schema=manifest.config_schema,
+            package=stored_name,
+            package_format=package.archive_format,
+            sha256=package.sha256,
+            size=size,
+            load_report=report,
+            warnings=[_problem_dict(p) for p in [*package.warnings, *warnings]],
+            uploaded_by=user,
+        )
+    except IntegrityError:  # a concurrent upload of the same version won the race
+        raise PluginConflict(f"{manifest.slug} {manifest.version} was uploaded already.") from None
+    Subscription.objects.bulk_create(
+        Subscription(version=version, **row) for row in validation.subscriptions_from(manifest_json, report)
+    )
+    if plugin.name != manifest.name:
+        plugin.name = manifest.name
+        plugin.save(update_fields=["name"])
+    _ensure_listing(plugin, manifest_json)
+
+    installation = Installation.objects.for_tenant(tenant).filter(plugin=plugin).first()
+    upgraded_from = None
+    if installation is None:
+        installation = Installation.objects.create(
+            tenant=tenant,
+            plugin=plugin,
+            version=version,
+            config=apply_config_defaults(version.config_schema, {}),
+            installed_by=user,
+        )
+    else:
+        upgraded_from = installation.version.version
+        _upgrade(installation, version)
+    return UploadResult(installation, version, upgraded_from, version.warnings)
+
+
+def _refuse_slug_clash(tenant, slug: str, *, publisher) -> None:
+    """A tenant's routes live at /ext/<slug>/, so it installs one plugin of each slug."""
+    clash = Installation.objects.for_tenant(tenant).filter(plugin__slug=slug).exclude(plugin__publisher=publisher)
+    if clash.exists():
+        raise PluginConflict(
+            f"This tenant has another publisher's {slug!r} installed; uninstall it first.",
+            details=[{"field": "slug", "code": "slug_installed", "message": "Another plugin with this slug is installed."}],
+        )
+
+
+def _upgrade(installation: Installation, version: PluginVersion) -> None:
+    """Move an installation to a new version; new permissions wait for an admin's approval."""
+    installation.version = version
+    installation.config = apply_config_defaults(version.config_schema, installation.config)
+    if installation.enabled and installation.pending_permissions:
+        installation.enabled = False
+    installation.save()
+    sync_installation_jobs(installation)
+
+
+def _problem_dict(problem: Any) -> dict[str, str]:
+    return {"field": problem.field, "code": str(getattr(problem.code, "value", problem.code)), "message": problem.message}
+
+
+def _ensure_listing(plugin: Plugin, manifest: dict[str, Any]) -> None:
+    """A draft listing staff can curate, seeded from the manifest's marketplace fields."""
+    if Listing.objects.filter(plugin=plugin).exists():
+        return
+    pricing = manifest.get("pricing") or {}
+    model = pricing.get("model") or PricingModel.FREE
+    try:
+        price = Decimal(str(pricing.get("price") or 0))
+    except InvalidOperation:
+        price = Decimal(0)
+    category = None
+    if manifest.get("category"):
+        category, _ = Category.objects.get_or_create(
+            slug=manifest["category"], defaults={"name": manifest["category"].replace("-", " ").title()}
+        )
+    Listing.objects.create(
+        plugin=plugin,
+        category=category,
+        summary=(manifest.get("description") or "")[:300],
+        keywords=manifest.get("keywords") or [],
+        pricing_model=model,
+        price=price,
+        currency=pricing.get("currency") or "USD",
+    )
+
+
+def install_version(tenant, user, version: PluginVersion) -> Installation:
+    """Install a published version for a tenant (from the marketplace); switched off.
+
+    Installing a plugin the tenant has already upgrades that installation to ``version``.
+    """
+    _refuse_slug_clash(tenant, version.plugin.slug, publisher=version.plugin.publisher)
+    installation = Installation.objects.for_tenant(tenant).filter(plugin=version.plugin).first()
+    if installation is None:
+        installation = Installation.objects.create(
+            tenant=tenant,
+            plugin=version.plugin,
+            version=version,
+            config=apply_config_defaults(version.config_schema, {}),
+            installed_by=user,
+        )
+        lifecycle.fire(installation, "install")
+    elif installation.version_id != version.pk:
+        _upgrade(installation, version)
+        lifecycle.fire(installation, "upgrade")
+    return installation
+
+
+def enable(installation: Installation) -> Installation:
+    """Switch an installation on, granting what its version asks for (the admin approves)."""
+    installation.granted_permissions = sorted(installation.version.permissions)
+    installation.approved_domains = list(installation.version.manifest.get("allowed_domains") or [])
+    was_enabled = installation.enabled
+    installation.enabled = True
+    installation.save(update_fields=["granted_permissions", "approved_domains", "enabled", "updated_at"])
+    sync_installation_jobs(installation)
+    if not was_enabled:
+        lifecycle.fire(installation, "enable")
+    return installation
+
+
+def disable(installation: Installation) -> Installation:
+    was_enabled = installation.enabled
+    installation.enabled = False
+    installation.save(update_fields=["enabled", "updated_at"])
+    sync_installation_jobs(installation)
+    if was_enabled:
+        lifecycle.fire(installation, "disable")
+    return installation
+
+
+def uninstall(installation: Installation) -> None:
+    """Remove an installation with its config and secrets; the versions stay published.
+
+    The plugin's uninstall hook runs first, synchronously: afterwards there is nothing
+    left for it to run against.
+    """
+    lifecycle.run_now(installation, "uninstall")
+    remove_installation_jobs(installation)
+    installation.delete()
+
+
+def update_config(installation: Installation, changes: dict[str, Any], *, replace: bool = False) -> Installation:
+    """Merge ``changes`` into the config (or replace it), apply defaults, validate it.
+
+    A key set to None is removed, as in a JSON merge patch. Raises InvalidConfig naming
+    every key that does not match the version's config_schema; nothing is saved then.
+    """
+    schema = installation.version.config_schema
+    merged = dict(changes) if replace else {**installation.config, **changes}
+    merged = {key: value for key, value in merged.items() if value is not None or key not in changes}
+    merged = apply_config_defaults(schema, merged)
+    problems = validate_config(schema, merged)
+    if problems:
+        raise InvalidConfig(problems)
+    installation.config = merged
+    installation.save(update_fields=["config", "updated_at"])
+    return installation

@@ -1,0 +1,20 @@
+"""Celery discovers tasks here; they live with their topic."""
+from plugins_core.events.tasks import (
+    dispatch_event,
+    dispatch_pending_events,
+    prune_invocation_logs,
+    recover_stalled_invocations,
+    run_event_hooks,
+)
+from plugins_core.jobs.tasks import (
+    execute_run,
+    recover_job_runs,
+    run_due_scheduled_tasks,
+    run_scheduled,
+)
+from plugins_core.lifecycle import run_lifecycle
+
+__all__ = [
+    "dispatch_event", "dispatch_pending_events", "execute_run", "prune_invocation_logs", "recover_job_runs", "recover_stalled_invocations",
+    "run_due_scheduled_tasks", "run_event_hooks", "run_lifecycle", "run_scheduled",
+]

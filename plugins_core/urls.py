@@ -1,0 +1,20 @@
+from django.urls import include, path
+
+from plugins_core import api
+from plugins_core.events import api as events_api
+
+urlpatterns = [
+    path("", include("plugins_core.jobs.urls")),
+    path("events/", events_api.EventListView.as_view(), name="event-list"),
+    path("plugins/", api.InstallationListView.as_view(), name="plugin-list"),
+    path("plugins/upload", api.UploadView.as_view(), name="plugin-upload"),
+    path("plugins/test-event", events_api.TestEventView.as_view(), name="plugin-test-event"),
+    path("plugins/<int:pk>", api.InstallationDetailView.as_view(), name="plugin-detail"),
+    path("plugins/<int:pk>/", api.InstallationDetailView.as_view()),
+    path("plugins/<int:pk>/enable", api.InstallationEnableView.as_view(), name="plugin-enable"),
+    path("plugins/<int:pk>/disable", api.InstallationDisableView.as_view(), name="plugin-disable"),
+    path("plugins/<int:pk>/secrets", api.InstallationSecretListView.as_view(), name="plugin-secrets"),
+    path("plugins/<int:pk>/secrets/<str:name>", api.InstallationSecretView.as_view(), name="plugin-secret"),
+    path("plugins/<int:pk>/config", api.InstallationConfigView.as_view(), name="plugin-config"),
+    path("plugins/<int:pk>/invocations", events_api.InvocationListView.as_view(), name="plugin-invocations"),
+]
