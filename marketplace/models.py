@@ -1,0 +1,65 @@
+"""What tenants browse: categories, and a curated listing with pricing for each plugin."""
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.core.exceptions import ValidationError
+from django.core.validators import MinValueValidator, RegexValidator
+from django.db import models
+
+__all__ = ["Category", "Listing", "ListingStatus", "PricingModel"]
+
+
+class Category(models.Model):
+    slug = models.SlugField(max_length=64, unique=True)
+    name = models.CharField(max_length=100)
+    description = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name_plural = "categories"
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class PricingModel(models.TextChoices):
+    FREE = "free", "Free"
+    ONE_TIME = "one-time", "One-time purchase"
+    SUBSCRIPTION = "subscription", "Subscription"
+
+
+class ListingStatus(models.TextChoices):
+    DRAFT = "draft", "Draft"
+    IN_REVIEW = "in_review", "In review"
+    PUBLISHED = "published", "Published"
+
+
+class Listing(models.Model):
+    plugin = models.OneToOneField("plugins_core.Plugin", on_delete=models.CASCADE, related_name="listing")
+    category = models.ForeignKey(Category, null=True, blank=True, on_delete=models.SET_NULL, related_name="listings")
+    summary = models.CharField(max_length=300, blank=True)
+    keywords = models.JSONField(default=list, blank=True)
+    pricing_model = models.CharField(max_length=16, choices=PricingModel.choices, default=PricingModel.FREE)
+    price = models.DecimalField(max_digits=10, decimal_places=2, default=Decimal("0"), validators=[MinValueValidator(0)])
+    currency = models.CharField(
+        max_length=3, default="USD", validators=[RegexValidator(r"^[A-Z]{3}$", "Use a 3-letter ISO 4217 code.")]
+    )
+    status = models.CharField(max_length=16, choices=ListingStatus.choices, default=ListingStatus.DRAFT)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["plugin__slug"]
+
+    def __str__(self) -> str:
+        return f"{self.plugin.slug} ({self.get_status_display()})"
+
+    def clean(self) -> None:
+        if self.status == ListingStatus.PUBLISHED and self.plugin_id:
+            others = Listing.objects.filter(status=ListingStatus.PUBLISHED, plugin__slug=self.plugin.slug).exclude(pk=self.pk)
+            if others.exists():
+                raise ValidationError({"status": f"Another publisher's {self.plugin.slug!r} is published already."})
+        if self.pricing_model == PricingModel.FREE and self.price:
+            raise ValidationError({"price": "A free listing has no price; set it to 0."})
+        if self.pricing_model != PricingModel.FREE and not self.price:
+            raise ValidationError({"price": f"A {self.get_pricing_model_display().lower()} listing needs a price."})

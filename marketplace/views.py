@@ -1,0 +1,301 @@
+"""Marketplace pages: browse, plugin detail and install, the tenant's installed plugins.
+
+Pages are for people signed in with a session. Each request acts for one tenant: the one
+picked in the tenant switcher (kept in the session) among the user's memberships, or their
+first. Tenant rows are read only through ``Model.objects.for_tenant``, so another tenant's
+installation is not there at all (404); installing and switching plugins need the admin
+role (403 with a sentence saying who can).
+"""
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.db import IntegrityError, transaction
+from django.db.models import OuterRef, Q, QuerySet, Subquery
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_GET, require_POST
+
+from marketplace.display import plugin_facts, price_label
+from marketplace.forms import BrowseFilterForm, TenantSwitchForm
+from marketplace.models import Category, Listing, ListingStatus
+from plugins_core import services
+from plugins_core.models import Installation, PluginVersion
+from tenants.models import Membership, Role, Tenant
+
+__all__ = ["browse", "detail", "disable_installation", "enable_installation", "install", "installed", "switch_tenant"]
+
+SESSION_TENANT_KEY = "marketplace.tenant_id"
+PAGE_SIZE = 24
+LOGIN_URL = "marketplace:login"
+
+
+# --------------------------------------------------------------------------- tenant context
+
+
+@dataclass(frozen=True)
+class TenantContext:
+    """The membership a page acts through, and the user's other tenants for the switcher."""
+
+    membership: Membership
+    memberships: list[Membership]
+
+    @property
+    def tenant(self) -> Tenant:
+        return self.membership.tenant
+
+    @property
+    def can_manage(self) -> bool:
+        return self.membership.has_role(Role.ADMIN)
+
+    def require_admin(self, action: str) -> None:
+        if not self.can_manage:
+            raise PermissionDenied(
+                f"To {action} you need the admin or owner role in {self.tenant.name}; "
+                f"you are a {self.membership.get_role_display().lower()}. Ask one of its admins."
+            )
+
+
+def _memberships(request: HttpRequest) -> list[Membership]:
+    return list(Membership.objects.filter(user=request.user).select_related("tenant").order_by("tenant__name"))
+
+
+def tenant_page(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """Sign-in required; call ``view(request, ctx, ...)`` with the request's TenantContext."""
+
+    @functools.wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        memberships = _memberships(request)
+        if not memberships:
+            raise PermissionDenied(
+                "Your account does not belong to any tenant yet. Ask a tenant's owner to add you."
+            )
+        chosen = request.session.get(SESSION_TENANT_KEY)
+        membership = next((m for m in memberships if m.tenant_id == chosen), memberships[0])
+        return view(request, TenantContext(membership, memberships), *args, **kwargs)
+
+    return login_required(wrapper, login_url=LOGIN_URL)
+
+
+def _render(request: HttpRequest, ctx: TenantContext, template: str, context: dict[str, Any], status: int = 200) -> HttpResponse:
+    switcher = None
+    if len(ctx.memberships) > 1:
+        switcher = TenantSwitchForm(
+            initial={"tenant": ctx.tenant.slug, "next": request.get_full_path()},
+            choices=[(m.tenant.slug, m.tenant.name) for m in ctx.memberships],
+        )
+    return render(request, template, {"tenant_ctx": ctx, "tenant_switcher": switcher, **context}, status=status)
+
+
+@login_required(login_url=LOGIN_URL)
+@require_POST
+def switch_tenant(request: HttpRequest) -> HttpResponse:
+    """Act for another of the user's tenants from now on (kept in the session)."""
+    memberships = _memberships(request)
+    form = TenantSwitchForm(request.POST, choices=[(m.tenant.slug, m.tenant.name) for m in memberships])
+    if not form.is_valid():
+        return render(
+            request,
+            "marketplace/error.html",
+            {"title": "Unknown tenant", "message": "You can only switch to a tenant you are a member of.", "status_code": 400},
+            status=400,
+        )
+    membership = next(m for m in memberships if m.tenant.slug == form.cleaned_data["tenant"])
+    request.session[SESSION_TENANT_KEY] = membership.tenant_id
+    messages.info(request, f"You are now working in {membership.tenant.name}.")
+    target = form.cleaned_data.get("next") or ""
+    safe = url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}, require_https=request.is_secure())
+    return redirect(target if safe and target else reverse("marketplace:browse"))
+
+
+# --------------------------------------------------------------------------- browse
+
+
+@dataclass(frozen=True)
+class ListingCard:
+    listing: Listing
+    price: str
+    installation: Installation | None
+
+
+def _published() -> QuerySet[Listing]:
+    return Listing.objects.filter(status=ListingStatus.PUBLISHED)
+
+
+def _search(listings: QuerySet[Listing], filters: dict[str, Any]) -> QuerySet[Listing]:
+    if filters.get("q"):
+        text = filters["q"]
+        listings = listings.filter(
+            Q(plugin__name__icontains=text)
+            | Q(plugin__slug__icontains=text)
+            | Q(summary__icontains=text)
+            # keywords is a JSON list; matching its text finds a keyword or part of one.
+            | Q(keywords__icontains=text)
+        )
+    if filters.get("category"):
+        listings = listings.filter(category__slug=filters["category"])
+    if filters.get("pricing"):
+        listings = listings.filter(pricing_model=filters["pricing"])
+    return listings
+
+
+@require_GET
+@tenant_page
+def browse(request: HttpRequest, ctx: TenantContext) -> HttpResponse:
+    """Published listings, searchable by text and filtered by category and pricing model."""
+    categories = list(Category.objects.order_by("name"))
+    form = BrowseFilterForm(request.GET, categories=categories)
+    listings = _published().select_related("plugin", "category").order_by("plugin__name", "pk")
+    status = 200
+    if form.is_valid():
+        listings = _search(listings, form.cleaned_data)
+    else:
+        listings, status = listings.none(), 400
+    page = Paginator(listings, PAGE_SIZE).get_page(request.GET.get("page"))
+    installed = {
+        installation.plugin_id: installation
+        for installation in Installation.objects.for_tenant(ctx.tenant).filter(
+            plugin_id__in=[listing.plugin_id for listing in page]
+        )
+    }
+    cards = [ListingCard(listing, price_label(listing), installed.get(listing.plugin_id)) for listing in page]
+    return _render(
+        request,
+        ctx,
+        "marketplace/browse.html",
+        {"form": form, "cards": cards, "page": page, "filtered": form.is_filtered},
+        status=status,
+    )
+
+
+# --------------------------------------------------------------------------- detail, install
+
+
+def _published_listing(slug: str) -> Listing:
+    listing = (
+        _published().select_related("plugin", "plugin__publisher", "category").filter(plugin__slug=slug).first()
+    )
+    if listing is None:
+        raise Http404(f"No published plugin is called “{slug}”.")
+    return listing
+
+
+@require_GET
+@tenant_page
+def detail(request: HttpRequest, ctx: TenantContext, slug: str) -> HttpResponse:
+    """A listing: what its latest version does and asks for, its price, and Install."""
+    listing = _published_listing(slug)
+    version = listing.plugin.latest_version
+    installation = (
+        Installation.objects.for_tenant(ctx.tenant).filter(plugin=listing.plugin).select_related("version").first()
+    )
+    return _render(
+        request,
+        ctx,
+        "marketplace/detail.html",
+        {
+            "listing": listing,
+            "plugin": listing.plugin,
+            "price": price_label(listing),
+            "version": version,
+            "facts": plugin_facts(version) if version else None,
+            "installation": installation,
+            "update_available": bool(installation and version and installation.version_id != version.pk),
+        },
+    )
+
+
+@require_POST
+@tenant_page
+def install(request: HttpRequest, ctx: TenantContext, slug: str) -> HttpResponse:
+    """Install the listing's latest version for the tenant (switched off), then show it."""
+    listing = _published_listing(slug)
+    ctx.require_admin("install plugins")
+    version = listing.plugin.latest_version
+    if version is None:
+        return _render(
+            request,
+            ctx,
+            "marketplace/error.html",
+            {
+                "title": "Nothing to install",
+                "message": f"{listing.plugin.name} has no version to install yet.",
+                "status_code": 409,
+            },
+            status=409,
+        )
+    before = Installation.objects.for_tenant(ctx.tenant).filter(plugin=listing.plugin).first()
+    try:
+        with transaction.atomic():
+            installation = services.install_version(ctx.tenant, request.user, version)
+    except IntegrityError:
+        # Someone else in the tenant installed it at the same moment; theirs stands.
+        installation = Installation.objects.for_tenant(ctx.tenant).get(plugin=listing.plugin)
+    name = f"{listing.plugin.name} {installation.version.version}"
+    if before is None:
+        messages.success(request, f"Installed {name}. It is switched off until you enable it.")
+    elif before.version_id != installation.version_id:
+        messages.success(request, f"Updated {listing.plugin.name} to {installation.version.version}.")
+    else:
+        messages.info(request, f"{name} was already installed.")
+    return redirect(f"{reverse('marketplace:installed')}#installation-{installation.pk}")
+
+
+# --------------------------------------------------------------------------- installed
+
+
+@require_GET
+@tenant_page
+def installed(request: HttpRequest, ctx: TenantContext) -> HttpResponse:
+    """The tenant's installations, with their state and, for admins, enable/disable."""
+    latest = PluginVersion.objects.filter(plugin=OuterRef("plugin")).order_by("-created_at").values("version")[:1]
+    installations = (
+        Installation.objects.for_tenant(ctx.tenant)
+        .select_related("plugin", "version", "plugin__listing")
+        .annotate(latest_version=Subquery(latest))
+        .order_by("plugin__name", "pk")
+    )
+    return _render(
+        request,
+        ctx,
+        "marketplace/installed.html",
+        {"installations": installations, "published": ListingStatus.PUBLISHED},
+    )
+
+
+def _switch(request: HttpRequest, ctx: TenantContext, pk: int, *, on: bool) -> HttpResponse:
+    installation = (
+        Installation.objects.for_tenant(ctx.tenant).select_related("plugin", "version").filter(pk=pk).first()
+    )
+    if installation is None:
+        raise Http404(f"{ctx.tenant.name} has no installation number {pk}.")
+    ctx.require_admin("enable or disable plugins")
+    if on:
+        services.enable(installation)
+        granted = ", ".join(installation.granted_permissions) or "no permissions"
+        messages.success(request, f"Enabled {installation.plugin.name}; it was granted {granted}.")
+    else:
+        services.disable(installation)
+        messages.success(request, f"Disabled {installation.plugin.name}.")
+    return redirect(f"{reverse('marketplace:installed')}#installation-{installation.pk}")
+
+
+@require_POST
+@tenant_page
+def enable_installation(request: HttpRequest, ctx: TenantContext, pk: int) -> HttpResponse:
+    return _switch(request, ctx, pk, on=True)
+
+
+@require_POST
+@tenant_page
+def disable_installation(request: HttpRequest, ctx: TenantContext, pk: int) -> HttpResponse:
+    return _switch(request, ctx, pk, on=False)
