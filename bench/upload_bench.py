@@ -1,0 +1,110 @@
+"""Upload benchmark: prints a markdown section. Standalone: `.venv/bin/python bench/upload_bench.py`.
+
+Uploads a ~1 MB package (the SBH guide's example plugin plus a static/ file of random bytes,
+so it does not compress away; a new version each time) through the real API —
+``POST /api/plugins/upload`` with Django's test ``Client``, in process, with the real
+authentication headers — on a throwaway SQLite database. Reports p50 / p99 and where the
+time goes: the sandbox's load check (``get_supervisor().inspect``) and the other stages of
+``services.upload_package``, timed by wrapping them for the run.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+
+from _common import boot, fmt_ms, make_tenant, make_zip, pct, print_table, sbh_plugin, verdict
+
+TARGET_P50_MS = 150.0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--uploads", type=int, default=50)
+    parser.add_argument("--warmup", type=int, default=3, help="uploads before timing starts (not counted)")
+    parser.add_argument("--static-bytes", type=int, default=1024 * 1024)
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="plugyard-bench-upload-") as tmp:
+        boot(Path(tmp))
+        from django.core.files.uploadedfile import SimpleUploadedFile
+        from django.test import Client
+        from django.test.client import BOUNDARY, MULTIPART_CONTENT, encode_multipart
+
+        from plugins_core import packages, services
+        from plugins_core.sandbox import get_supervisor
+
+        tenant, _, token = make_tenant("bench-upload")
+        client = Client(HTTP_AUTHORIZATION=f"Bearer {token}", HTTP_X_TENANT_SLUG=tenant.slug)
+
+        stages: dict[str, list[float]] = defaultdict(list)
+        current: dict[str, float] = {}
+
+        def timed(name: str, fn):
+            def wrapper(*a, **kw):
+                started = time.perf_counter()
+                try:
+                    return fn(*a, **kw)
+                finally:
+                    current[name] = current.get(name, 0.0) + (time.perf_counter() - started) * 1000
+            return wrapper
+
+        supervisor = get_supervisor()
+        supervisor.inspect = timed("sandbox load check (supervisor.inspect)", supervisor.inspect)
+        packages.parse_upload = timed("read + validate archive (SDK reader, manifest, code scan)", packages.parse_upload)
+        packages.unpack = timed("unpack to the plugin root", packages.unpack)
+        packages.store_archive = timed("store archive (default_storage)", packages.store_archive)
+        services._record_upload = timed("database rows (one transaction)", services._record_upload)
+
+        static = os.urandom(args.static_bytes)
+        totals, sizes = [], []
+        for n in range(args.warmup + args.uploads):
+            archive = make_zip(sbh_plugin(version=f"1.0.{n}", extra={"static/blob.bin": static}))
+            body = encode_multipart(BOUNDARY, {"file": SimpleUploadedFile(f"my-plugin-1.0.{n}.zip", archive)})
+            current.clear()
+            started = time.perf_counter()
+            response = client.generic("POST", "/api/plugins/upload", body, content_type=MULTIPART_CONTENT)
+            elapsed = (time.perf_counter() - started) * 1000
+            if response.status_code != 201:
+                raise SystemExit(f"upload {n} answered {response.status_code}: {response.content[:500]!r}")
+            if n < args.warmup:
+                continue
+            totals.append(elapsed)
+            sizes.append(len(archive))
+            for name, value in current.items():
+                stages[name].append(value)
+            stages["rest: HTTP, auth, multipart parsing, event/load-report checks, serializer"].append(
+                elapsed - sum(current.values()))
+        layers = supervisor.layers()
+
+    p50, p99 = pct(totals, 0.5), pct(totals, 0.99)
+    print("## Upload: 1 MB package through the API\n")
+    print(f"`POST /api/plugins/upload` through Django's test `Client` in process (real URL routing, "
+          f"middleware, token authentication, multipart parsing; no network socket), on SQLite. "
+          f"Package: the SBH example plugin plus `static/blob.bin` of {args.static_bytes} random bytes, "
+          f"a new version each upload; archive size {statistics.median(sizes) / 1e6:.2f} MB. "
+          f"{args.uploads} timed uploads after {args.warmup} warm-up uploads; with {args.uploads} samples "
+          f"p99 is the slowest but at most one. Sandbox layers: "
+          f"{', '.join(k for k, v in layers.items() if v) or 'none'}.\n")
+    print_table([
+        ("upload + validate + store, p50", fmt_ms(p50), f"≤ {TARGET_P50_MS:.0f} ms — {verdict(p50 <= TARGET_P50_MS)}"),
+        ("upload + validate + store, p99", fmt_ms(p99), "—"),
+        ("min / max", f"{fmt_ms(min(totals))} / {fmt_ms(max(totals))}", "—"),
+    ])
+    print("\nWhere the time goes (median per upload; the stages are timed separately, so their "
+          "medians need not add up exactly to the total's):\n")
+    total_median = statistics.median(totals)
+    rows = []
+    for name, values in sorted(stages.items(), key=lambda item: -statistics.median(item[1])):
+        share = statistics.median(values) / total_median * 100
+        rows.append((name, fmt_ms(statistics.median(values)), f"{share:.0f} %"))
+    print_table(rows, ("stage", "median", "share of median total"))
+    print()
+
+
+if __name__ == "__main__":
+    main()
