@@ -1,0 +1,55 @@
+"""Marketplace fixtures: plugins uploaded through the real API by a publisher, then published."""
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.conftest import Actor, make_tar_gz, plugin_files, upload
+
+
+def ops_package(**fields: Any) -> bytes:
+    """The Ops-Center fixture plugin with some manifest fields replaced (id, name, pricing…)."""
+    files = plugin_files("ops-my-plugin")
+    manifest = yaml.safe_load(files["plugin.yaml"])
+    manifest.update(fields)
+    files["plugin.yaml"] = yaml.safe_dump(manifest, sort_keys=False).encode()
+    return make_tar_gz(files, top=f"{manifest['id']}-{manifest['version']}")
+
+
+@pytest.fixture
+def publisher(make_actor) -> Actor:
+    """A developer of a separate publishing tenant; its uploads are its own plugins."""
+    return make_actor("plugin-house", "developer")
+
+
+@pytest.fixture
+def publish(publisher) -> Callable[..., Any]:
+    """Upload a plugin through the API and set its listing's status (published by default)."""
+    from marketplace.models import Listing, ListingStatus
+
+    def do(slug: str, *, status: str = ListingStatus.PUBLISHED, **fields: Any) -> Listing:
+        fields = {"id": slug, "name": slug.replace("-", " ").title(), **fields}
+        response = upload(publisher, ops_package(**fields), f"{slug}.tar.gz")
+        assert response.status_code == 201, response.content
+        Listing.objects.filter(plugin__slug=slug).update(status=status)
+        return Listing.objects.select_related("plugin", "category").get(plugin__slug=slug)
+
+    return do
+
+
+@pytest.fixture
+def admin_page(make_actor, client) -> tuple[Actor, Any]:
+    """An admin of acme, signed in with a session on Django's test client."""
+    actor = make_actor("acme", "admin")
+    client.force_login(actor.membership.user)
+    return actor, client
+
+
+@pytest.fixture
+def member_page(make_actor, client) -> tuple[Actor, Any]:
+    actor = make_actor("acme", "member")
+    client.force_login(actor.membership.user)
+    return actor, client
