@@ -150,14 +150,16 @@ SPECTACULAR_SETTINGS = {
 # under var/broker. Set CELERY_BROKER_URL=redis://... to scale out.
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "filesystem://")
 if CELERY_BROKER_URL.startswith("filesystem://"):
-    _broker_dir = VAR_DIR / "broker"
-    for _sub in ("out", "processed", "control"):
-        (_broker_dir / _sub).mkdir(parents=True, exist_ok=True)
+    # kombu's transport with atomic writes and claims (config/broker.py says why).
+    CELERY_BROKER_TRANSPORT = "config.broker:Transport"
+    _broker_dir = VAR_DIR / "broker"  # the transport creates its folders
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_broker_dir / "out"),
         "data_folder_out": str(_broker_dir / "out"),
         "processed_folder": str(_broker_dir / "processed"),
         "control_folder": str(_broker_dir / "control"),
+        "staging_folder": str(_broker_dir / "staging"),
+        "claimed_folder": str(_broker_dir / "claimed"),
         "store_processed": False,
         # kombu sleeps this long whenever it cannot take a message; its 1 s default
         # makes a fan-out crawl on the embedded broker.

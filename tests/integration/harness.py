@@ -84,6 +84,7 @@ def configure_session() -> Session:
 
         redis.Redis.from_url(redis_url).flushdb()
         app.conf.broker_url = redis_url
+        app.conf.broker_transport = None  # settings chose the embedded transport
         app.conf.broker_transport_options = {}
     else:
         folder = str(_session.var / "broker" / "out")
