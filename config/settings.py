@@ -178,6 +178,7 @@ CELERY_TASK_QUEUES = [Queue("celery"), Queue("events"), Queue("jobs")]
 CELERY_TASK_DEFAULT_QUEUE = "celery"
 CELERY_TASK_ROUTES = {
     "plugins_core.events.tasks.run_event_hooks": {"queue": "events"},
+    "plugins_core.webhooks.tasks.deliver_webhook": {"queue": "events"},
     "plugins_core.jobs.tasks.run_scheduled": {"queue": "jobs"},
     "plugins_core.jobs.tasks.execute_run": {"queue": "jobs"},
 }
@@ -189,6 +190,7 @@ CELERY_BEAT_SCHEDULE = {
     "plugyard: recover job runs": {"task": "plugins_core.jobs.tasks.recover_job_runs", "schedule": 30.0},
     "plugyard: dispatch pending events": {"task": "plugins_core.events.tasks.dispatch_pending_events", "schedule": 30.0},
     "plugyard: recover stalled invocations": {"task": "plugins_core.events.tasks.recover_stalled_invocations", "schedule": 30.0},
+    "plugyard: send due webhook deliveries": {"task": "plugins_core.webhooks.tasks.send_due_webhooks", "schedule": 10.0},
     "plugyard: prune invocation logs": {"task": "plugins_core.events.tasks.prune_invocation_logs", "schedule": 24 * 3600.0},
 }
 
@@ -251,6 +253,16 @@ PLUGYARD_HOOK_PENDING_GRACE_S = env_int("PLUGYARD_HOOK_PENDING_GRACE_S", 120)
 PLUGYARD_ROUTES = {
     "max_body_bytes": env_int("PLUGYARD_ROUTE_MAX_BODY_BYTES", 1024 * 1024),
     "rate_limit_per_minute": env_int("PLUGYARD_ROUTE_RATE_LIMIT", 600),  # per installation; 0 = off
+}
+# Webhooks-as-code delivery: retry n waits backoff_base_s * 2**(n-1) (exponential) or
+# backoff_base_s (fixed), at most backoff_cap_s; a webhook file's max_attempts is capped at
+# max_attempts_cap; an attempt is leased for lease_s, after which another worker may retry it.
+PLUGYARD_WEBHOOKS = {
+    "backoff_base_s": env_int("PLUGYARD_WEBHOOK_BACKOFF_BASE", 10),
+    "backoff_cap_s": env_int("PLUGYARD_WEBHOOK_BACKOFF_CAP", 3600),
+    "max_attempts_cap": env_int("PLUGYARD_WEBHOOK_MAX_ATTEMPTS", 20),
+    "timeout_s": env_int("PLUGYARD_WEBHOOK_TIMEOUT", 10),
+    "lease_s": env_int("PLUGYARD_WEBHOOK_LEASE_S", 120),
 }
 # How long invocation logs are kept (manage.py prune_invocations).
 PLUGYARD_INVOCATION_RETENTION_DAYS = env_int("PLUGYARD_INVOCATION_RETENTION_DAYS", 30)

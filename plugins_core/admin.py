@@ -21,6 +21,8 @@ from plugins_core.models import (
     PluginVersion,
     Secret,
     Subscription,
+    WebhookAttempt,
+    WebhookDelivery,
 )
 
 
@@ -233,6 +235,56 @@ class SubscriptionAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None) -> bool:
         return False
+
+
+class WebhookAttemptInline(admin.TabularInline):
+    model = WebhookAttempt
+    fields = ["cycle", "number", "started_at", "duration_ms", "status_code", "error", "response_excerpt"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(WebhookDelivery)
+class WebhookDeliveryAdmin(admin.ModelAdmin):
+    """The webhook delivery log (read-only), each delivery with its attempts; redelivery as an action."""
+
+    list_display = ["created_at", "installation", "webhook", "event", "status", "attempts", "target", "finished_at"]
+    list_filter = ["status", "webhook", "installation__tenant"]
+    search_fields = ["webhook", "installation__plugin__slug", "event__type", "error"]
+    list_select_related = ["installation__plugin", "installation__tenant", "event"]
+    date_hierarchy = "created_at"
+    exclude = ["body", "lease_token"]
+    readonly_fields = ["tenant", "installation", "webhook", "event", "status", "attempts", "max_attempts", "cycle",
+                       "next_attempt_at", "lease_until", "target", "body_view", "error", "created_at", "finished_at"]
+    inlines = [WebhookAttemptInline]
+    actions = ["redeliver_selected"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    @admin.display(description="body")
+    def body_view(self, obj: WebhookDelivery) -> str:
+        return _pretty(None if obj.body is None else json.loads(obj.body))
+
+    @admin.action(description="Redeliver selected deliveries")
+    def redeliver_selected(self, request, queryset):
+        from plugins_core.webhooks.delivery import DeliveryBusy, redeliver
+
+        sent, busy = 0, 0
+        for delivery in queryset.select_related("installation__version"):
+            try:
+                redeliver(delivery)
+                sent += 1
+            except DeliveryBusy:
+                busy += 1
+        messages.info(request, f"{sent} delivery(ies) queued again" + (f"; {busy} busy with an attempt" if busy else ""))
 
 
 # Jobs register their own admin pages (scheduled tasks, job runs).

@@ -48,6 +48,7 @@ class PluginVersion(models.Model):
     size = models.PositiveIntegerField()
     load_report = models.JSONField(default=dict, blank=True, help_text="What the code registered when loaded.")
     warnings = models.JSONField(default=list, blank=True)
+    webhooks = models.JSONField(default=list, blank=True, help_text="The package's webhooks/*.yaml, as the SDK parsed them.")
     uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -162,8 +163,9 @@ class Invocation(TenantOwned):
 from plugins_core.events.models import Event, Subscription  # noqa: E402
 from plugins_core.host.models import LlmUsage, PluginStorageItem, WebhookSubscription  # noqa: E402
 from plugins_core.jobs.models import JobLock, JobRun, ScheduledTask  # noqa: E402
+from plugins_core.webhooks.models import WebhookAttempt, WebhookDelivery  # noqa: E402
 
 __all__ += [
     "Event", "Invocation", "InvocationStatus", "JobLock", "JobRun", "LlmUsage", "PluginStorageItem",
-    "ScheduledTask", "Subscription", "WebhookSubscription",
+    "ScheduledTask", "Subscription", "WebhookAttempt", "WebhookDelivery", "WebhookSubscription",
 ]

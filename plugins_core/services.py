@@ -114,6 +114,7 @@ def _record_upload(
             size=size,
             load_report=report,
             warnings=[_problem_dict(p) for p in [*package.warnings, *warnings]],
+            webhooks=[spec.model_dump(mode="json") for spec in package.webhooks],
             uploaded_by=user,
         )
     except IntegrityError:  # a concurrent upload of the same version won the race

@@ -13,8 +13,10 @@ from plugins_core.jobs.tasks import (
     run_scheduled,
 )
 from plugins_core.lifecycle import run_lifecycle
+from plugins_core.webhooks.tasks import deliver_webhook, send_due_webhooks
 
 __all__ = [
-    "dispatch_event", "dispatch_pending_events", "execute_run", "prune_invocation_logs", "recover_job_runs", "recover_stalled_invocations",
-    "run_due_scheduled_tasks", "run_event_hooks", "run_lifecycle", "run_scheduled",
+    "deliver_webhook", "dispatch_event", "dispatch_pending_events", "execute_run", "prune_invocation_logs", "recover_job_runs",
+    "recover_stalled_invocations", "run_due_scheduled_tasks", "run_event_hooks", "run_lifecycle", "run_scheduled",
+    "send_due_webhooks",
 ]

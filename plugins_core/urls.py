@@ -2,6 +2,7 @@ from django.urls import include, path
 
 from plugins_core import api
 from plugins_core.events import api as events_api
+from plugins_core.webhooks import api as webhooks_api
 
 urlpatterns = [
     path("", include("plugins_core.jobs.urls")),
@@ -17,4 +18,9 @@ urlpatterns = [
     path("plugins/<int:pk>/secrets/<str:name>", api.InstallationSecretView.as_view(), name="plugin-secret"),
     path("plugins/<int:pk>/config", api.InstallationConfigView.as_view(), name="plugin-config"),
     path("plugins/<int:pk>/invocations", events_api.InvocationListView.as_view(), name="plugin-invocations"),
+    path("plugins/<int:pk>/webhooks/deliveries", webhooks_api.DeliveryListView.as_view(), name="plugin-webhook-deliveries"),
+    path("plugins/<int:pk>/webhooks/deliveries/<int:delivery_id>", webhooks_api.DeliveryDetailView.as_view(),
+         name="plugin-webhook-delivery"),
+    path("plugins/<int:pk>/webhooks/deliveries/<int:delivery_id>/redeliver", webhooks_api.RedeliverView.as_view(),
+         name="plugin-webhook-redeliver"),
 ]

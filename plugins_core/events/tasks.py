@@ -10,6 +10,7 @@ from django.utils import timezone
 from plugins_core.events import dispatch
 from plugins_core.events.models import Event
 from plugins_core.models import Installation
+from plugins_core.webhooks.fanout import deliver_event as deliver_webhooks
 
 __all__ = [
     "dispatch_event", "dispatch_pending_events", "prune_invocation_logs", "recover_stalled_invocations",
@@ -31,6 +32,7 @@ def dispatch_event(event_id: int) -> int:
     installations = dispatch.record_pending(event)
     for installation in installations:
         run_event_hooks.delay(event.pk, installation.pk)
+    deliver_webhooks(event)
     Event.objects.filter(pk=event.pk, dispatched_at__isnull=True).update(dispatched_at=timezone.now())
     return len(installations)
 

@@ -18,6 +18,9 @@ ENDPOINTS = [
     ("get", "/api/plugins/{id}/config", None),
     ("patch", "/api/plugins/{id}/config", {"threshold": 0.1}),
     ("get", "/api/plugins/{id}/invocations", None),
+    ("get", "/api/plugins/{id}/webhooks/deliveries", None),
+    ("get", "/api/plugins/{id}/webhooks/deliveries/1", None),
+    ("post", "/api/plugins/{id}/webhooks/deliveries/1/redeliver", None),
 ]
 
 
@@ -25,7 +28,8 @@ def test_the_matrix_covers_every_route_that_takes_an_id():
     from plugins_core.urls import urlpatterns
 
     with_id = {str(p.pattern) for p in urlpatterns if "<int:pk>" in str(p.pattern)}
-    covered = {path.replace("/api/", "").replace("{id}", "<int:pk>").replace("API_KEY", "<str:name>") for _, path, _ in ENDPOINTS}
+    covered = {path.replace("/api/", "").replace("{id}", "<int:pk>").replace("API_KEY", "<str:name>")
+               .replace("/deliveries/1", "/deliveries/<int:delivery_id>") for _, path, _ in ENDPOINTS}
     assert with_id - {"plugins/<int:pk>/"} <= covered
 
 

@@ -1,0 +1,1 @@
+"""Everything this plugin does is in webhooks/notifications.yaml and its transform."""
