@@ -23,6 +23,9 @@ CONTROLS = [
                  id="namespaces"),
     # no seccomp filter: prctl and friends answer 0
     pytest.param("a34_ctypes_syscalls", {"use_seccomp": False}, marks=pytest.mark.needs_seccomp, id="seccomp"),
+    # no seccomp filter: calls on neither list (setpriority, sched_setaffinity, F_SETOWN) run
+    pytest.param("a38_unlisted_syscall", {"use_seccomp": False}, marks=pytest.mark.needs_seccomp,
+                 id="seccomp-allowlist"),
     # `os` on the allowlist: the worker's already-imported module is handed out
     pytest.param("a05_dunder_import_already_loaded", {"import_allowlist": DEFAULT_IMPORT_ALLOWLIST | {"os"}},
                  id="import_allowlist"),
