@@ -25,7 +25,7 @@ def _default_allowlist() -> frozenset[str]:
         return frozenset(SANDBOX_IMPORT_ALLOWLIST)
     except Exception:  # the SDK host modules are optional for the sandbox itself
         return frozenset({
-            "json", "datetime", "time", "uuid", "hashlib", "base64", "urllib.parse", "collections",
+            "json", "datetime", "time", "uuid", "hashlib", "hmac", "base64", "urllib.parse", "collections",
             "itertools", "functools", "re", "math", "random", "string", "__future__", "typing",
             "dataclasses", "enum", "decimal", "fractions", "statistics", "copy", "abc", "textwrap",
             "html", "operator", "numbers", "asyncio", "contextlib", "src.ext.sdk", "ops_center_sdk",
@@ -38,7 +38,7 @@ DEFAULT_IMPORT_ALLOWLIST = _default_allowlist()
 # Modules of the SDK that exist inside the jail (the rest of `plugyard_sdk` is host-only).
 SDK_RUNTIME_MODULES = (
     "plugyard_sdk", "plugyard_sdk.context", "plugyard_sdk.sbh", "plugyard_sdk.plugin",
-    "plugyard_sdk._collect", "ops_center_sdk", "src", "src.ext", "src.ext.sdk",
+    "plugyard_sdk._collect", "plugyard_sdk.signing", "ops_center_sdk", "src", "src.ext", "src.ext.sdk",
 )
 
 

@@ -23,6 +23,8 @@ SANDBOX_IMPORT_ALLOWLIST: frozenset[str] = frozenset(
         # pure-computation modules both guides' examples need (typing, async handlers, ...)
         "__future__", "typing", "dataclasses", "enum", "decimal", "fractions", "statistics",
         "copy", "abc", "textwrap", "html", "operator", "numbers", "asyncio", "contextlib",
+        # verifying signed requests in a route (hashlib is already on the guide's list)
+        "hmac",
         # the SDK, under all three names the guides import it by
         "src.ext.sdk", "ops_center_sdk", "plugyard_sdk",
     }
