@@ -32,7 +32,11 @@ test-postgres: $(VENV)/installed
 	DATABASE_URL=$(TEST_POSTGRES_URL) PLUGYARD_TEST_REDIS_URL=$(TEST_REDIS_URL) \
 		$(PY) -m pytest -p no:cacheprovider
 
+# The route benchmark drives gunicorn with wrk; install it from Debian when missing.
 bench: $(VENV)/installed
+	@command -v wrk >/dev/null || { echo "bench: installing wrk"; \
+		(apt-get install -y -qq wrk || (apt-get update -qq && apt-get install -y -qq wrk)) >/dev/null \
+		|| echo "bench: could not install wrk (apt-get install wrk); the route benchmark will say so"; }
 	$(PY) bench/run_all.py
 
 lint: $(VENV)/installed

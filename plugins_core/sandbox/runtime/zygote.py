@@ -69,14 +69,24 @@ def _preload(names: list[str]) -> dict[str, str]:
     return failed
 
 
+def _wanted(preload: list[str], sources: dict[str, Any]) -> list[str]:
+    """The modules to load before lockdown: all of ``preload``, but asyncio only for a plugin
+    whose sources name it. asyncio (with logging, ssl and inspect, which it pulls in) is
+    three quarters of the zygote's start-up, and the worker drives coroutines without it
+    unless the plugin imports it; nothing can import it after lockdown either way."""
+    if any("asyncio" in text for text, _code in sources.values()):
+        return preload
+    return [name for name in preload if name.partition(".")[0] != "asyncio"]
+
+
 def main(control_fd: int) -> None:
     ctl = socket.socket(fileno=control_fd)
     init = protocol.read_frame(ctl.fileno(), max_size=1 << 20)
     plugin_dir, policy = init["plugin_dir"], init["policy"]
     notes: dict[str, Any] = {}
     os.chdir(plugin_dir)
-    notes["preload_failed"] = _preload(init["preload"])
     sources = _compile_sources(plugin_dir)
+    notes["preload_failed"] = _preload(_wanted(init["preload"], sources))
 
     from . import sysfilter
     from .guard import Guard
