@@ -201,6 +201,11 @@ class ZygoteProcess:
         self._popen = popen
 
     def start(self) -> None:
+        self.launch()
+        self.activate(self.entry)
+
+    def launch(self) -> None:
+        """Start the jail and let it load the SDK and the stdlib; it then waits for `activate`."""
         parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             argv, jail_dir = zygote_command(self.policy, self.layers, self.plugin_dir, child.fileno())
@@ -218,10 +223,21 @@ class ZygoteProcess:
                 "zygote_filter": base64.b64encode(zygote_filter).decode(),
                 "worker_filter": base64.b64encode(worker_filter).decode(),
                 "zygote_rlimits": self.policy.zygote_rlimits(), "worker_rlimits": self.policy.worker_rlimits()}
-        deadline = time.monotonic() + self.policy.load_timeout_s
         try:
             protocol.write_frame(parent.fileno(), init)
-            ready = protocol.read_frame(parent.fileno(), max_size=1 << 20, deadline=deadline)
+        except OSError:
+            self.stop()
+            raise SandboxStartError("the sandbox could not start (OSError)") from None
+
+    def activate(self, entry: str) -> None:
+        """Have the launched jail compile the plugin now in its directory; wait until it is ready."""
+        self.entry = entry
+        deadline = time.monotonic() + self.policy.load_timeout_s
+        try:
+            if self.ctl is None:
+                raise EOFError
+            protocol.write_frame(self.ctl.fileno(), {"op": "go", "entry": entry})
+            ready = protocol.read_frame(self.ctl.fileno(), max_size=1 << 20, deadline=deadline)
         except (OSError, EOFError, TimeoutError, ValueError) as exc:
             self.stop()
             raise SandboxStartError(f"the sandbox could not start ({type(exc).__name__})") from None

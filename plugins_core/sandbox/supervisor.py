@@ -12,6 +12,8 @@ from __future__ import annotations
 import atexit
 import logging
 import os
+import shutil
+import tempfile
 import threading
 import time
 from collections import OrderedDict
@@ -61,6 +63,8 @@ class Supervisor:
         self._zygotes: OrderedDict[str, ZygoteProcess] = OrderedDict()
         self._workers: OrderedDict[tuple[str, str], WorkerProcess] = OrderedDict()
         self._starting: dict[str, threading.Lock] = {}
+        self._spare: ZygoteProcess | None = None
+        self._spares_dir: str | None = None
         # bwrap's --die-with-parent follows the *thread* that spawned it; spawning from one
         # long-lived thread keeps jails alive when a request thread ends.
         self._spawner = ThreadPoolExecutor(1, thread_name_prefix="plugyard-sandbox")
@@ -107,13 +111,7 @@ class Supervisor:
                 zygote = self._zygotes.get(key)
                 if zygote is not None and zygote.alive():
                     return zygote
-            layers = self._detect()
-            filters = None
-            if layers.seccomp:
-                from .seccomp import compile_filters
-
-                filters = compile_filters()
-            zygote = ZygoteProcess(key, plugin_dir, entry, self.policy, layers, filters, self._popen)
+            zygote = self._new_zygote(key, plugin_dir, entry)
             zygote.start()
             with self._lock:
                 old = self._zygotes.pop(key, None)
@@ -123,6 +121,67 @@ class Supervisor:
                 if z is not None:
                     self._drop_zygote(z)
             return zygote
+
+    def _new_zygote(self, key: str, plugin_dir: str, entry: str) -> ZygoteProcess:
+        layers = self._detect()
+        filters = None
+        if layers.seccomp:
+            from .seccomp import compile_filters
+
+            filters = compile_filters()
+        return ZygoteProcess(key, plugin_dir, entry, self.policy, layers, filters, self._popen)
+
+    # ---- the spare jail: started after an inspect, so the next one skips the start-up
+    def _launch_spare(self) -> None:
+        """Start a jail over a fresh empty directory; it loads the runtime and waits."""
+        if self._closed:
+            return
+        try:
+            directory = tempfile.mkdtemp(prefix="spare-", dir=self._spare_root())
+        except OSError:  # closing: the root is gone
+            return
+        spare = self._new_zygote(f"spare:{directory}", directory, "")
+        try:
+            spare.launch()
+        except SandboxStartError:
+            shutil.rmtree(directory, ignore_errors=True)
+            return
+        with self._lock:
+            if self._closed:
+                old = spare
+            else:
+                old, self._spare = self._spare, spare
+        if old is not None:
+            self._discard_spare(old)
+
+    def _spare_root(self) -> str:
+        """This supervisor's folder for spare jails' directories; `close` removes it whole."""
+        with self._lock:
+            if self._spares_dir is None:
+                self._spares_dir = tempfile.mkdtemp(prefix="plugyard-spares-")
+            return self._spares_dir
+
+    def _take_spare(self, plugin_dir: str, entry: str) -> ZygoteProcess | None:
+        """The waiting spare jail with ``plugin_dir``'s files copied into its directory, or None."""
+        with self._lock:
+            spare, self._spare = self._spare, None
+        if spare is None:
+            return None
+        try:
+            if not spare.alive():
+                raise SandboxStartError("the spare jail is gone")
+            # The directory is this spare's alone and bound into no other jail.
+            shutil.copytree(plugin_dir, spare.plugin_dir, symlinks=True, dirs_exist_ok=True)
+            spare.activate(entry)
+        except (OSError, SandboxStartError):
+            self._discard_spare(spare)
+            return None
+        return spare
+
+    @staticmethod
+    def _discard_spare(spare: ZygoteProcess) -> None:
+        spare.stop()
+        shutil.rmtree(spare.plugin_dir, ignore_errors=True)
 
     def _evict_zygotes(self) -> list[ZygoteProcess]:
         evicted = []
@@ -229,8 +288,12 @@ class Supervisor:
         key = version_key or f"inspect:{os.getpid()}:{time.monotonic_ns()}"
         bridge = _InspectBridge()
         worker = None
+        spare = None
         try:
-            zygote = self._zygote(key, str(Path(plugin_dir).resolve()), entry)
+            # A one-off load check (an upload) takes the spare jail when there is one.
+            if version_key is None:
+                spare = self._take_spare(str(Path(plugin_dir).resolve()), entry)
+            zygote = spare or self._zygote(key, str(Path(plugin_dir).resolve()), entry)
             worker = zygote.spawn("__inspect__", time.monotonic() + self.policy.load_timeout_s)
             deadline = time.monotonic() + (timeout or self.policy.load_timeout_s)
             reply, _ = worker.exchange({"op": "inspect"}, deadline, bridge)
@@ -245,11 +308,14 @@ class Supervisor:
         finally:
             if worker is not None:
                 worker.kill()
+            if spare is not None:
+                self._discard_spare(spare)
             if version_key is None:
                 with self._lock:
                     z = self._zygotes.pop(key, None)
                 if z is not None:
                     z.stop()
+                threading.Thread(target=self._launch_spare, name="plugyard-spare", daemon=True).start()
         return _report(reply, bridge, started)
 
     def evict(self, version_key: str | None = None, installation_key: str | None = None) -> None:
@@ -275,6 +341,12 @@ class Supervisor:
             return
         self._closed = True
         self.evict()
+        with self._lock:
+            spare, self._spare = self._spare, None
+        if spare is not None:
+            self._discard_spare(spare)
+        if self._spares_dir is not None:
+            shutil.rmtree(self._spares_dir, ignore_errors=True)
         self._spawner.shutdown(wait=False)
 
     def _forget_after_fork(self) -> None:
@@ -284,6 +356,9 @@ class Supervisor:
             w.sock.close()
         for z in self._zygotes.values():
             z.forget()
+        if self._spare is not None:
+            self._spare.forget()
+            self._spare = None
         self._workers.clear()
         self._zygotes.clear()
 

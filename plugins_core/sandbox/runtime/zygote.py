@@ -69,14 +69,15 @@ def _preload(names: list[str]) -> dict[str, str]:
     return failed
 
 
-def _wanted(preload: list[str], sources: dict[str, Any]) -> list[str]:
-    """The modules to load before lockdown: all of ``preload``, but asyncio only for a plugin
-    whose sources name it. asyncio (with logging, ssl and inspect, which it pulls in) is
-    three quarters of the zygote's start-up, and the worker drives coroutines without it
-    unless the plugin imports it; nothing can import it after lockdown either way."""
-    if any("asyncio" in text for text, _code in sources.values()):
-        return preload
-    return [name for name in preload if name.partition(".")[0] != "asyncio"]
+def _is_asyncio(name: str) -> bool:
+    return name.partition(".")[0] == "asyncio"
+
+
+def _names_asyncio(sources: dict[str, Any]) -> bool:
+    """asyncio (with logging, ssl and inspect behind it) is most of a zygote's start-up. The
+    worker drives coroutines without it unless the plugin imports it, and nothing can be
+    imported after lockdown, so it is loaded only for a plugin whose sources name it."""
+    return any("asyncio" in text for text, _code in sources.values())
 
 
 def main(control_fd: int) -> None:
@@ -85,8 +86,14 @@ def main(control_fd: int) -> None:
     plugin_dir, policy = init["plugin_dir"], init["policy"]
     notes: dict[str, Any] = {}
     os.chdir(plugin_dir)
+    notes["preload_failed"] = _preload([name for name in init["preload"] if not _is_asyncio(name)])
+    # A spare jail waits here, its plugin directory still empty, until the host has put a
+    # plugin in it; a zygote started for a known version gets "go" straight after "init".
+    go = protocol.read_frame(ctl.fileno(), max_size=1 << 16)
+    init["entry"] = go.get("entry") or init["entry"]
     sources = _compile_sources(plugin_dir)
-    notes["preload_failed"] = _preload(_wanted(init["preload"], sources))
+    if _names_asyncio(sources):
+        notes["preload_failed"].update(_preload([name for name in init["preload"] if _is_asyncio(name)]))
 
     from . import sysfilter
     from .guard import Guard
