@@ -10,6 +10,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from config.errors import ApiError
+from config.query_filters import filter_by_query
 from plugins_core import runner
 from plugins_core.events import dispatch
 from plugins_core.events.emit import EventError, validate_payload
@@ -110,13 +111,7 @@ class InvocationListView(APIView):
             .filter(installation=installation)
             .select_related("installation__plugin", "event")
         )
-        for param, lookup in self.FILTERS.items():
-            value = request.query_params.get(param)
-            if value:
-                if param == "status" and value not in InvocationStatus.values:
-                    raise ApiError(f"status must be one of {', '.join(InvocationStatus.values)}.",
-                                   details=[{"field": "status", "code": "invalid_choice", "message": "unknown status"}])
-                records = records.filter(**{lookup: value})
+        records = filter_by_query(records, request.query_params, self.FILTERS, {"status": InvocationStatus.values})
         since = request.query_params.get("since")
         if since:
             from django.utils.dateparse import parse_datetime

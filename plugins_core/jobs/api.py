@@ -8,7 +8,7 @@ from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from config.errors import ApiError
+from config.query_filters import filter_by_query
 from plugins_core.jobs import runs
 from plugins_core.jobs.models import (
     JobRun,
@@ -148,15 +148,7 @@ class JobRunListView(APIView):
     def get(self, request, pk: int):
         installation = _installation(request, pk)
         rows = _runs(request, installation)
-        for param, lookup in self.FILTERS.items():
-            value = request.query_params.get(param)
-            if not value:
-                continue
-            if param in self.CHOICES and value not in self.CHOICES[param]:
-                allowed = ", ".join(self.CHOICES[param])
-                raise ApiError(f"{param} must be one of {allowed}.",
-                               details=[{"field": param, "code": "invalid_choice", "message": f"One of {allowed}."}])
-            rows = rows.filter(**{lookup: value})
+        rows = filter_by_query(rows, request.query_params, self.FILTERS, self.CHOICES)
         paginator = LimitOffsetPagination()
         page = paginator.paginate_queryset(rows, request, view=self)
         return paginator.get_paginated_response(JobRunSerializer(page, many=True).data)

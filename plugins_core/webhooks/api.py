@@ -11,6 +11,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from config.errors import ApiError
+from config.query_filters import filter_by_query
 from plugins_core.models import Installation
 from plugins_core.webhooks import delivery as sending
 from plugins_core.webhooks.models import DeliveryStatus, WebhookAttempt, WebhookDelivery
@@ -64,13 +65,7 @@ class DeliveryListView(_Deliveries):
     )
     def get(self, request, pk: int):
         records = self.deliveries(request, pk)
-        for param, lookup in self.FILTERS.items():
-            value = request.query_params.get(param)
-            if value:
-                if param == "status" and value not in DeliveryStatus.values:
-                    raise ApiError(f"status must be one of {', '.join(DeliveryStatus.values)}.",
-                                   details=[{"field": "status", "code": "invalid_choice", "message": "unknown status"}])
-                records = records.filter(**{lookup: value})
+        records = filter_by_query(records, request.query_params, self.FILTERS, {"status": DeliveryStatus.values})
         paginator = LimitOffsetPagination()
         page = paginator.paginate_queryset(records, request, view=self)
         return paginator.get_paginated_response(DeliverySerializer(page, many=True).data)
