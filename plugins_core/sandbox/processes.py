@@ -9,6 +9,7 @@ import base64
 import logging
 import os
 import select
+import shutil
 import signal
 import socket
 import struct
@@ -198,6 +199,7 @@ class ZygoteProcess:
         self.proc: subprocess.Popen[bytes] | None = None
         self.ctl: socket.socket | None = None
         self.notes: dict[str, Any] = {}
+        self.owned_dir: str | None = None  # a spare jail's private copy of the plugin, removed with it
         self._popen = popen
 
     def start(self) -> None:
@@ -290,6 +292,8 @@ class ZygoteProcess:
                 self.proc.wait(timeout=5)
             except (OSError, subprocess.TimeoutExpired):
                 pass
+        if self.owned_dir is not None:
+            shutil.rmtree(self.owned_dir, ignore_errors=True)
 
     def forget(self) -> None:
         """After fork, in the child: drop our copy of the channel, touch no process."""

@@ -65,6 +65,7 @@ class Supervisor:
         self._starting: dict[str, threading.Lock] = {}
         self._spare: ZygoteProcess | None = None
         self._spares_dir: str | None = None
+        self._spare_starting = False
         # bwrap's --die-with-parent follows the *thread* that spawned it; spawning from one
         # long-lived thread keeps jails alive when a request thread ends.
         self._spawner = ThreadPoolExecutor(1, thread_name_prefix="plugyard-sandbox")
@@ -111,8 +112,13 @@ class Supervisor:
                 zygote = self._zygotes.get(key)
                 if zygote is not None and zygote.alive():
                     return zygote
-            zygote = self._new_zygote(key, plugin_dir, entry)
-            zygote.start()
+            zygote = self._take_spare(plugin_dir, entry)
+            if zygote is not None:
+                zygote.key = key
+            else:
+                zygote = self._new_zygote(key, plugin_dir, entry)
+                zygote.start()
+            self._replace_spare()
             with self._lock:
                 old = self._zygotes.pop(key, None)
                 self._zygotes[key] = zygote
@@ -131,28 +137,34 @@ class Supervisor:
             filters = compile_filters()
         return ZygoteProcess(key, plugin_dir, entry, self.policy, layers, filters, self._popen)
 
-    # ---- the spare jail: started after an inspect, so the next one skips the start-up
+    # ---- the spare jail: the next new plugin version (an upload's load check, a first call)
+    # takes it instead of paying a jail's start-up on its request
+    def _replace_spare(self) -> None:
+        """Start a new spare in the background, unless one is there or on its way."""
+        with self._lock:
+            if self._closed or self._spare is not None or self._spare_starting:
+                return
+            self._spare_starting = True
+        threading.Thread(target=self._launch_spare, name="plugyard-spare", daemon=True).start()
+
     def _launch_spare(self) -> None:
         """Start a jail over a fresh empty directory; it loads the runtime and waits."""
-        if self._closed:
-            return
+        spare = None
         try:
             directory = tempfile.mkdtemp(prefix="spare-", dir=self._spare_root())
-        except OSError:  # closing: the root is gone
-            return
-        spare = self._new_zygote(f"spare:{directory}", directory, "")
-        try:
+            spare = self._new_zygote(f"spare:{directory}", directory, "")
+            spare.owned_dir = directory
             spare.launch()
-        except SandboxStartError:
-            shutil.rmtree(directory, ignore_errors=True)
-            return
-        with self._lock:
-            if self._closed:
-                old = spare
-            else:
-                old, self._spare = self._spare, spare
+        except (OSError, SandboxStartError):  # closing (the root is gone), or no jail here
+            spare = None
+        finally:
+            with self._lock:
+                self._spare_starting = False
+                old = None
+                if spare is not None:
+                    old, self._spare = (spare, None) if self._closed else (self._spare, spare)
         if old is not None:
-            self._discard_spare(old)
+            old.stop()
 
     def _spare_root(self) -> str:
         """This supervisor's folder for spare jails' directories; `close` removes it whole."""
@@ -174,14 +186,9 @@ class Supervisor:
             shutil.copytree(plugin_dir, spare.plugin_dir, symlinks=True, dirs_exist_ok=True)
             spare.activate(entry)
         except (OSError, SandboxStartError):
-            self._discard_spare(spare)
+            spare.stop()
             return None
         return spare
-
-    @staticmethod
-    def _discard_spare(spare: ZygoteProcess) -> None:
-        spare.stop()
-        shutil.rmtree(spare.plugin_dir, ignore_errors=True)
 
     def _evict_zygotes(self) -> list[ZygoteProcess]:
         evicted = []
@@ -288,12 +295,8 @@ class Supervisor:
         key = version_key or f"inspect:{os.getpid()}:{time.monotonic_ns()}"
         bridge = _InspectBridge()
         worker = None
-        spare = None
         try:
-            # A one-off load check (an upload) takes the spare jail when there is one.
-            if version_key is None:
-                spare = self._take_spare(str(Path(plugin_dir).resolve()), entry)
-            zygote = spare or self._zygote(key, str(Path(plugin_dir).resolve()), entry)
+            zygote = self._zygote(key, str(Path(plugin_dir).resolve()), entry)
             worker = zygote.spawn("__inspect__", time.monotonic() + self.policy.load_timeout_s)
             deadline = time.monotonic() + (timeout or self.policy.load_timeout_s)
             reply, _ = worker.exchange({"op": "inspect"}, deadline, bridge)
@@ -308,14 +311,11 @@ class Supervisor:
         finally:
             if worker is not None:
                 worker.kill()
-            if spare is not None:
-                self._discard_spare(spare)
             if version_key is None:
                 with self._lock:
                     z = self._zygotes.pop(key, None)
                 if z is not None:
                     z.stop()
-                threading.Thread(target=self._launch_spare, name="plugyard-spare", daemon=True).start()
         return _report(reply, bridge, started)
 
     def evict(self, version_key: str | None = None, installation_key: str | None = None) -> None:
@@ -344,7 +344,7 @@ class Supervisor:
         with self._lock:
             spare, self._spare = self._spare, None
         if spare is not None:
-            self._discard_spare(spare)
+            spare.stop()
         if self._spares_dir is not None:
             shutil.rmtree(self._spares_dir, ignore_errors=True)
         self._spawner.shutdown(wait=False)
