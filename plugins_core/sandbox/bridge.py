@@ -10,11 +10,16 @@ from __future__ import annotations
 
 import fnmatch
 import ipaddress
+import logging
 from collections.abc import Callable
 from typing import Any, Protocol, runtime_checkable
 from urllib.parse import urlsplit
 
-__all__ = ["BRIDGE_METHODS", "BridgeError", "DictBridge", "HostBridge", "PermissionDenied"]
+from .runtime import protocol
+
+__all__ = ["BRIDGE_METHODS", "BridgeError", "DictBridge", "HostBridge", "PermissionDenied", "answer_rpc"]
+
+log = logging.getLogger("plugyard.sandbox")
 
 BRIDGE_METHODS = (
     "secrets.get", "http.request", "db.query", "db.get_by_id", "db.insert", "db.update",
@@ -44,6 +49,34 @@ class PermissionDenied(Exception):
 
 class BridgeError(Exception):
     """A refusal whose message is safe to show the plugin (e.g. 'destination not allowed')."""
+
+
+def answer_rpc(bridge: HostBridge | None, frame: dict[str, Any]) -> dict[str, Any]:
+    """Serve one `rpc` frame with ``bridge``: the `rpc_result` fields the worker will see.
+
+    The one place a ctx call meets host code, used by the service (towards its workers) and
+    by callers (towards the service). Never raises: a failure is an answer.
+    """
+    method, args = frame.get("method"), frame.get("args")
+    if not isinstance(method, str) or method not in BRIDGE_METHODS or not isinstance(args, dict):
+        return {"ok": False, "error": {"type": "host", "message": f"unknown host method {str(method)[:60]!r}"}}
+    if bridge is None:
+        return {"ok": False, "error": {"type": "host", "message": "no host services in this context"}}
+    try:
+        value = bridge.call(method, args)
+        protocol.encode(value)  # must be JSON; fails here, not half-way through a frame
+        return {"ok": True, "value": value}
+    except PermissionDenied as denied:
+        return {"ok": False, "error": {"type": "permission", "permission": denied.permission}}
+    except BridgeError as refused:
+        message = str(refused)
+        return {"ok": False, "error": {"type": "host", "message": message if message.startswith(method) else
+                                       f"{method}: {message}"}}
+    except protocol.BadFrame as refused:
+        return {"ok": False, "error": {"type": "host", "message": f"{method}: the answer is not JSON ({refused})"}}
+    except Exception:
+        log.exception("host bridge failed on %s", method)
+        return {"ok": False, "error": {"type": "host", "message": f"{method} failed on the host"}}
 
 
 _PERMISSIONS = {

@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from .bridge import BRIDGE_METHODS, BridgeError, HostBridge, PermissionDenied
+from .bridge import HostBridge, answer_rpc
 from .jail import Layers, zygote_command
 from .policy import SDK_RUNTIME_MODULES, SandboxPolicy
 from .runtime import protocol
@@ -70,19 +70,32 @@ class WorkerProcess:
             return False
         return True
 
+    def _signal(self, signum: int) -> None:
+        if self._closed:
+            return  # its pid may belong to another process by now
+        try:
+            if self.pidfd is not None:
+                signal.pidfd_send_signal(self.pidfd, signum)
+            else:
+                os.kill(self.pid, signum)
+        except (ProcessLookupError, OSError):
+            pass
+
     def kill(self) -> None:
         """SIGKILL the worker; safe from any thread."""
         if self._closed:
-            return  # its pid may belong to another process by now
+            return
         self.dead = True
-        try:
-            if self.pidfd is not None:
-                signal.pidfd_send_signal(self.pidfd, signal.SIGKILL)
-            else:
-                os.kill(self.pid, signal.SIGKILL)
-        except (ProcessLookupError, OSError):
-            pass
+        self._signal(signal.SIGKILL)
         self._close_if_idle()
+
+    def pause(self) -> None:
+        """Stop the worker between calls. Its "done" is not trusted to mean it stopped: a
+        handler that answered and kept spinning would use CPU no call is paying for."""
+        self._signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        self._signal(signal.SIGCONT)
 
     def close(self) -> None:
         """Stop using the worker; safe from any thread."""
@@ -90,16 +103,13 @@ class WorkerProcess:
         self._close_if_idle()
 
     def retire(self) -> None:
-        """Ask politely (the worker exits) when it is idle, then make sure; safe from any thread."""
-        if self.lock.acquire(blocking=False):
-            try:
-                if not self._closed:
-                    protocol.write_frame(self.sock.fileno(), {"op": "exit"})
-            except OSError:
-                pass
-            finally:
-                self.lock.release()
+        """Take the worker out of service; safe from any thread. It is killed, not asked:
+        a paused worker reads nothing, and a hostile one need not obey."""
         self.kill()
+
+    def usage(self) -> tuple[float, int]:
+        """(CPU seconds over the worker's life, peak RSS in KiB), measured by the host."""
+        return _cpu_seconds(self.pid), _peak_rss_kb(self.pid)
 
     def finish_call(self) -> None:
         """Called by the thread holding ``lock`` before it releases it."""
@@ -125,14 +135,20 @@ class WorkerProcess:
         self.pidfd = None
 
     def exchange(self, message: dict[str, Any], deadline: float, bridge: HostBridge | None) -> tuple[dict[str, Any], int]:
-        """Send one request; serve the worker's ctx RPCs until its `done`. Returns (reply, rpc count)."""
+        """Send one request; serve the worker's ctx RPCs until its `done`. Returns (reply, rpc count).
+
+        Every read and write carries ``deadline``: a worker that stops reading, floods
+        frames or answers late raises TimedOut here, never blocks the host.
+        """
         self._ids += 1
         message = {**message, "id": self._ids}
         fd, limit = self.sock.fileno(), self.policy.max_frame_bytes
         rpc_calls = 0
         try:
-            protocol.write_frame(fd, message)
+            protocol.write_frame(fd, message, deadline=deadline)
             while True:
+                if time.monotonic() > deadline:  # a flood of ready frames never waits on poll
+                    raise TimedOut()
                 frame = protocol.read_frame(fd, max_size=limit, deadline=deadline)
                 if not isinstance(frame, dict):
                     raise Crashed("protocol violation: not an object")
@@ -145,42 +161,48 @@ class WorkerProcess:
                 if rpc_calls > self.policy.max_rpc_calls:
                     reply = {"ok": False, "error": {"type": "host", "message": "too many host calls in one invocation"}}
                 else:
-                    reply = _serve_rpc(bridge, frame)
-                protocol.write_frame(fd, {"op": "rpc_result", "id": frame.get("id"), **reply})
-        except protocol.ReadTimeout:
+                    reply = answer_rpc(bridge, frame)
+                protocol.write_frame(fd, {"op": "rpc_result", "id": frame.get("id"), **reply}, deadline=deadline)
+        except (protocol.ReadTimeout, protocol.WriteTimeout):
             raise TimedOut() from None
         except (protocol.PeerClosed, BrokenPipeError, ConnectionResetError):
             raise Crashed("the worker process died") from None
-        except (protocol.FrameTooLarge, ValueError, UnicodeDecodeError) as exc:
-            raise Crashed(f"protocol violation: {type(exc).__name__}") from None
+        except protocol.BadFrame as exc:
+            raise Crashed(f"protocol violation: {exc}"[:200]) from None
         except OSError as exc:
             raise Crashed(f"worker channel error: {exc.strerror or exc}") from None
 
 
-def _serve_rpc(bridge: HostBridge | None, frame: dict[str, Any]) -> dict[str, Any]:
-    method, args = frame.get("method"), frame.get("args")
-    if not isinstance(method, str) or method not in BRIDGE_METHODS or not isinstance(args, dict):
-        return {"ok": False, "error": {"type": "host", "message": f"unknown host method {str(method)[:60]!r}"}}
-    if bridge is None:
-        return {"ok": False, "error": {"type": "host", "message": "no host services in this context"}}
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def _cpu_seconds(pid: int) -> float:
+    """utime + stime of ``pid`` from /proc (its own threads included), 0.0 when gone."""
     try:
-        value = bridge.call(method, args)
-        protocol.encode(value)  # must be JSON; fails here, not half-way through a frame
-        return {"ok": True, "value": value}
-    except PermissionDenied as denied:
-        return {"ok": False, "error": {"type": "permission", "permission": denied.permission}}
-    except BridgeError as refused:
-        return {"ok": False, "error": {"type": "host", "message": f"{method}: {refused}"}}
-    except Exception:
-        log.exception("host bridge failed on %s", method)
-        return {"ok": False, "error": {"type": "host", "message": f"{method} failed on the host"}}
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            fields = fh.read().rpartition(b")")[2].split()
+        return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
+    except (OSError, ValueError, IndexError):
+        return 0.0
+
+
+def _peak_rss_kb(pid: int) -> int:
+    """VmHWM of ``pid``: the most memory it has held, measured by the kernel."""
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return 0
 
 
 def _peer_pid(sock: socket.socket, deadline: float) -> tuple[int, bytes]:
     """Read the worker's hello with SCM_CREDENTIALS: the kernel tells us its host pid."""
     sock.settimeout(max(0.01, deadline - time.monotonic()))
     data, ancillary, _flags, _addr = sock.recvmsg(256, socket.CMSG_SPACE(struct.calcsize("3i")))
-    sock.settimeout(None)
+    sock.setblocking(False)  # from here on every read and write carries a deadline
     for level, kind, payload in ancillary:
         if level == socket.SOL_SOCKET and kind == socket.SCM_CREDENTIALS:
             pid, _uid, _gid = struct.unpack("3i", payload[: struct.calcsize("3i")])

@@ -264,10 +264,11 @@ class Supervisor:
     def _run(self, worker: WorkerProcess, message: dict[str, Any], deadline: float, bridge: HostBridge | None,
              timeout: float) -> InvocationResult:
         started = time.perf_counter()
+        worker.resume()
         try:
             reply, rpc_calls = worker.exchange(message, deadline, bridge)
         except TimedOut:
-            peak = _peak_rss_kb(worker.pid)
+            _cpu, peak = worker.usage()
             worker.kill()
             self._discard(worker)
             return InvocationResult("timeout", error=f"the handler ran past its {timeout:g} s deadline",
@@ -276,9 +277,10 @@ class Supervisor:
             worker.kill()
             self._discard(worker)
             return InvocationResult("crash", error=str(exc), error_type="Crash", duration_ms=_ms(started))
-        result = _result(reply, rpc_calls, started, worker.pid)
+        worker.pause()
+        worker.cpu_s, peak = worker.usage()
+        result = _result(reply, rpc_calls, started, peak)
         worker.calls += 1
-        worker.cpu_s = float(reply.get("cpu_s") or 0)
         if (result.status == "memory" or result.audit or worker.calls >= self.policy.worker_max_calls
                 or worker.cpu_s > self.policy.cpu_seconds / 2):
             worker.retire()  # its state can no longer be trusted, or it is used up
@@ -367,33 +369,22 @@ def _ms(started: float) -> float:
     return (time.perf_counter() - started) * 1000
 
 
-def _peak_rss_kb(pid: int) -> int:
-    try:
-        with open(f"/proc/{pid}/status", encoding="ascii") as fh:
-            for line in fh:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1])
-    except (OSError, ValueError):
-        pass
-    return 0
-
-
 def _text(value: Any, limit: int) -> str | None:
     return None if value is None else str(value)[:limit]
 
 
-def _result(reply: dict[str, Any], rpc_calls: int, started: float, pid: int) -> InvocationResult:
-    """Build the result from a hostile worker's reply: types checked, sizes capped."""
+def _result(reply: dict[str, Any], rpc_calls: int, started: float, peak_rss_kb: int) -> InvocationResult:
+    """Build the result from a hostile worker's reply: types checked, sizes capped. Its own
+    figures (CPU, memory) are ignored: the host measured them."""
     status = reply.get("status") if reply.get("status") in _STATUSES else "error"
     logs = reply.get("logs") if isinstance(reply.get("logs"), list) else []
     location = reply.get("location") if isinstance(reply.get("location"), dict) else None
     audit = reply.get("audit") if isinstance(reply.get("audit"), list) else []
-    peak = reply.get("peak_rss_kb") if isinstance(reply.get("peak_rss_kb"), int) else 0
     return InvocationResult(
         status=status, value=reply.get("value"), error=_text(reply.get("error"), 2000),
         error_type=_text(reply.get("error_type"), 100), traceback=_text(reply.get("traceback"), 8000),
         location=location, logs=[str(line)[:2000] for line in logs[:1000]], duration_ms=_ms(started),
-        peak_rss_kb=max(peak, _peak_rss_kb(pid)), rpc_calls=rpc_calls, audit=[str(a)[:200] for a in audit[:20]])
+        peak_rss_kb=peak_rss_kb, rpc_calls=rpc_calls, audit=[str(a)[:200] for a in audit[:20]])
 
 
 def _report(reply: dict[str, Any], bridge: _InspectBridge, started: float) -> LoadReport:

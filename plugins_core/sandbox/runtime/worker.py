@@ -67,6 +67,8 @@ class RpcBackend:
                                  max_size=w.policy["max_frame_bytes"])
         except protocol.FrameTooLarge:
             raise HostError(f"{method}: arguments too large") from None
+        except protocol.BadFrame as refused:
+            raise HostError(f"{method}: arguments cannot be sent to the host: {refused}") from None
         while True:
             try:
                 reply = protocol.read_frame(w.fd, max_size=w.policy["max_frame_bytes"])
@@ -114,6 +116,9 @@ class Worker:
                 reply.update(status="error", value=None, error_type="ResultTooLarge",
                              error="the handler's result is larger than the sandbox allows")
                 protocol.write_frame(self.fd, reply)
+            except protocol.BadFrame as refused:  # a log line or an error text no JSON can carry
+                protocol.write_frame(self.fd, {"op": "done", "id": reply.get("id"), "status": "error",
+                                               "error_type": "BadResult", "error": str(refused)[:200]})
             if self.recycle:
                 os._exit(0)
 
@@ -195,8 +200,12 @@ class Worker:
             reply["audit"] = list(self.guard.tripped)
             self.recycle = True
         try:
-            json.dumps(reply["value"], default=str)
-        except (TypeError, ValueError, RecursionError):
+            json.dumps(reply["value"], default=str, allow_nan=False)
+            protocol.check_value(reply["value"])
+        except (protocol.BadFrame, ValueError) as refused:  # NaN, Infinity, too deep, too long
+            reply.update(status="error", value=None, error_type="BadResult",
+                         error=f"the handler's result cannot be sent to the host: {refused}")
+        except (TypeError, RecursionError):
             reply["value"] = repr(reply["value"])[:1000]
         usage = resource.getrusage(resource.RUSAGE_SELF)
         reply.update(logs=self.logs.result(), duration_ms=(time.perf_counter() - started) * 1000,
