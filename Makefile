@@ -15,7 +15,12 @@ $(VENV)/installed: pyproject.toml sdk/pyproject.toml
 	$(PY) -m pip install -q -e ./sdk -e '.[dev]'
 	touch $@
 
+# The sandbox's namespaces come from bubblewrap: installed here when we can (root with apt);
+# otherwise the banner says which layer is missing and the command that adds it.
 run: $(VENV)/installed
+	@command -v bwrap >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+		{ echo "run: installing bubblewrap for the sandbox"; \
+		  (apt-get install -y -qq bubblewrap || (apt-get update -qq && apt-get install -y -qq bubblewrap)) >/dev/null; }; } || true
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py collectstatic --noinput -v 0
 	$(PY) manage.py load_demo

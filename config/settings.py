@@ -208,12 +208,15 @@ PLUGYARD_SANDBOX = {
     "memory_mb": env_int("PLUGYARD_SANDBOX_MEMORY_MB", 100),
     "hook_timeout_s": env_int("PLUGYARD_SANDBOX_HOOK_TIMEOUT", 5),
     "job_timeout_s": env_int("PLUGYARD_SANDBOX_JOB_TIMEOUT", 30),
-    # Per process (each gunicorn worker and Celery pool child keeps its own): plugin versions
-    # kept loaded in a zygote, and installations kept in a warm worker. A process that
-    # cycles through more versions than max_warm_zygotes restarts jails (~100 ms each);
-    # a zygote costs about 3.5 MB of unique memory, a warm worker about 3 MB.
+    # Per machine (the sandbox service keeps them for every web and worker process): plugin
+    # versions kept loaded in a zygote, and installations kept in a warm worker. Cycling
+    # through more versions than max_warm_zygotes restarts jails (~100 ms each); a zygote
+    # costs about 3.5 MB of unique memory, a warm worker about 3 MB.
     "max_warm_zygotes": env_int("PLUGYARD_SANDBOX_MAX_ZYGOTES", 128),
     "max_warm_workers": env_int("PLUGYARD_SANDBOX_MAX_WORKERS", 256),
+    # The machine's sandbox service (manage.py sandboxd) listens here; web and workers call it.
+    "socket_path": os.environ.get("PLUGYARD_SANDBOX_SOCKET", str(VAR_DIR / "sandbox.sock")),
+    "tenant_concurrency": env_int("PLUGYARD_SANDBOX_TENANT_CONCURRENCY", 4),
 }
 
 # ctx.http: the host makes plugins' requests. Only approved domains, never private addresses.
@@ -249,6 +252,9 @@ PLUGYARD_MAX_EMIT_DEPTH = env_int("PLUGYARD_MAX_EMIT_DEPTH", 5)
 # (hooks have a 5 s deadline; the rest is slack), and how long a pending hook may wait
 # before it is taken for lost and queued again (recover_stalled_invocations).
 PLUGYARD_HOOK_LEASE_S = env_int("PLUGYARD_HOOK_LEASE_S", 60)
+# Threads one worker process uses to run an event's installations at the same time (each
+# waits on the sandbox service, so they cost a connection, not a CPU).
+PLUGYARD_DISPATCH_THREADS = env_int("PLUGYARD_DISPATCH_THREADS", 16)
 PLUGYARD_HOOK_PENDING_GRACE_S = env_int("PLUGYARD_HOOK_PENDING_GRACE_S", 120)
 PLUGYARD_ROUTES = {
     "max_body_bytes": env_int("PLUGYARD_ROUTE_MAX_BODY_BYTES", 1024 * 1024),

@@ -122,6 +122,18 @@ class InvocationStatus(models.TextChoices):
     CRASH = "crash"
     DENIED = "denied"  # refused before running (disabled, missing permission)
     SKIPPED = "skipped"  # e.g. a filter passed over
+    BUSY = "busy"  # refused before running: the tenant's concurrency budget was full
+    UNAVAILABLE = "unavailable"  # refused before running: the sandbox service was not reachable
+
+
+#: Outcomes after which an invocation never runs again. A hook refused before running
+#: (busy, unavailable) is handed back as pending instead, so only jobs and calls made
+#: once (routes, filters) end in those two.
+TERMINAL_STATUSES = frozenset({
+    InvocationStatus.OK, InvocationStatus.ERROR, InvocationStatus.TIMEOUT, InvocationStatus.MEMORY,
+    InvocationStatus.CRASH, InvocationStatus.DENIED, InvocationStatus.SKIPPED, InvocationStatus.BUSY,
+    InvocationStatus.UNAVAILABLE,
+})
 
 
 class Invocation(TenantOwned):
@@ -133,7 +145,7 @@ class Invocation(TenantOwned):
     kind = models.CharField(max_length=12, choices=KIND_CHOICES)
     name = models.CharField(max_length=200, help_text="Handler, route, job or hook name.")
     event = models.ForeignKey("plugins_core.Event", null=True, blank=True, on_delete=models.CASCADE, related_name="invocations")
-    status = models.CharField(max_length=10, choices=InvocationStatus.choices, default=InvocationStatus.PENDING)
+    status = models.CharField(max_length=12, choices=InvocationStatus.choices, default=InvocationStatus.PENDING)
     duration_ms = models.FloatField(null=True, blank=True)
     peak_memory_kb = models.PositiveIntegerField(null=True, blank=True)
     logs = models.JSONField(default=list, blank=True)

@@ -129,6 +129,12 @@ class PluginRouteView(APIView):
             return _response(record.result)
         if record.status == InvocationStatus.TIMEOUT:
             return _error(504, "plugin_timeout", f"The plugin {slug!r} did not answer within its deadline.")
+        if record.status == InvocationStatus.BUSY:
+            return _error(429, "tenant_busy", "This tenant's plugins are busy with other calls; retry shortly.",
+                          {"Retry-After": "1"})
+        if record.status == InvocationStatus.UNAVAILABLE:
+            return _error(503, "sandbox_unavailable", "Plugin code cannot run right now; retry shortly.",
+                          {"Retry-After": "5"})
         first_line = (record.error or record.status).splitlines()[0]
         return _error(502, f"plugin_{record.status}", f"The plugin {slug!r} failed: {first_line}")
 

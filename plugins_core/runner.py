@@ -17,7 +17,7 @@ from plugins_core import packages
 from plugins_core.host.bridge import InstallationBridge
 from plugins_core.models import Installation, Invocation, InvocationStatus
 from plugins_core.sandbox import Invocation as SandboxCall
-from plugins_core.sandbox import get_supervisor
+from plugins_core.sandbox import get_sandbox
 
 __all__ = ["invoke", "sandbox_call"]
 
@@ -61,13 +61,17 @@ def sandbox_call(
 def invoke(
     installation: Installation, *, kind: str, name: str, payload: Any = None,
     handler: str | None = None, event=None, record: Invocation | None = None, user=None,
-    request: dict[str, Any] | None = None, timeout: float | None = None,
+    request: dict[str, Any] | None = None, timeout: float | None = None, queue_s: float | None = None,
+    commit: bool = True,
 ) -> Invocation:
     """Run one call of ``installation``'s code and record it; returns the saved record.
 
     For hooks and filters ``name`` is the event and ``handler`` the function; for routes
     ``name`` is the path under the plugin's mount; for jobs the job name; for tasks the
-    function called with ``payload`` as keyword arguments.
+    function called with ``payload`` as keyword arguments. ``queue_s`` caps the wait for
+    a slot in the tenant's concurrency budget (default: the call's deadline; routes less).
+    With ``commit=False`` the record is filled in but not saved: a caller running many
+    calls writes them together.
     """
     if record is None:
         record = Invocation(
@@ -77,7 +81,7 @@ def invoke(
     record.kind = kind
     # Lifecycle hooks run while switched off too: on_install and on_disable happen then.
     if not installation.enabled and kind != "lifecycle":
-        return _finish(record, InvocationStatus.DENIED, error="the installation is disabled")
+        return _finish(record, InvocationStatus.DENIED, error="the installation is disabled", commit=commit)
     bridge = InstallationBridge(
         installation, user=user, request=request,
         invocation={"depth": getattr(event, "depth", 0), "kind": kind, "name": name},
@@ -86,8 +90,13 @@ def invoke(
         call = sandbox_call(installation, kind, name, payload, handler=handler, user=user, request=request, timeout=timeout)
     except Exception:  # the package could not be unpacked on this machine
         log.exception("cannot prepare %s for %s", name, installation)
-        return _finish(record, InvocationStatus.CRASH, error="the plugin package could not be prepared on this host")
-    result = get_supervisor().invoke(call, bridge)
+        return _finish(record, InvocationStatus.CRASH, error="the plugin package could not be prepared on this host",
+                       commit=commit)
+    result = get_sandbox().invoke(call, bridge, queue_s=queue_s)
+    if not result.ran and event is not None and kind == "hook":
+        # Nothing ran (the tenant is over its budget, or the service is restarting): the
+        # hook goes back to pending, and the dispatcher or the stalled sweep runs it again.
+        return _release(record, result.error or result.status, commit=commit)
     value = result.value
     if kind == "hook" and handler and isinstance(value, list) and len(value) == 1 and isinstance(value[0], dict):
         value = value[0].get("value")
@@ -98,13 +107,26 @@ def invoke(
             error = f"{error}\n{result.traceback}"
     return _finish(
         record, result.status, value=value if result.ok else None, error=error,
-        duration_ms=result.duration_ms, peak_kb=result.peak_rss_kb, logs=result.logs,
+        duration_ms=result.duration_ms, peak_kb=result.peak_rss_kb, logs=result.logs, commit=commit,
     )
+
+
+def _release(record: Invocation, reason: str, *, commit: bool) -> Invocation:
+    """Hand a claimed hook back: pending again, its attempt not spent."""
+    record.status = InvocationStatus.PENDING
+    record.error = reason[:500]
+    record.lease_until = None
+    if record.attempts:
+        record.attempts -= 1
+    if commit and record.pk:
+        record.save(update_fields=["status", "error", "lease_until", "attempts"])
+    return record
 
 
 def _finish(
     record: Invocation, status: str, *, value: Any = None, error: str = "",
     duration_ms: float | None = None, peak_kb: int | None = None, logs: list[str] | None = None,
+    commit: bool = True,
 ) -> Invocation:
     record.status = status
     record.result = value
@@ -114,5 +136,6 @@ def _finish(
     record.logs = list(logs or [])[-_LOG_LINES_KEPT:]
     record.finished_at = timezone.now()
     record.lease_until = None
-    record.save()
+    if commit:
+        record.save()
     return record

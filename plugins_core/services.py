@@ -19,7 +19,7 @@ from plugins_core import lifecycle, packages, validation
 from plugins_core.errors import InvalidConfig, InvalidPackage, PluginConflict
 from plugins_core.jobs import remove_installation_jobs, sync_installation_jobs
 from plugins_core.models import Installation, Plugin, PluginVersion, Subscription
-from plugins_core.sandbox import get_supervisor
+from plugins_core.sandbox import get_sandbox
 
 __all__ = [
     "UploadResult",
@@ -81,7 +81,7 @@ def upload_package(tenant, user, data: bytes, filename: str) -> UploadResult:
 def _load_report(package: PluginPackage, directory) -> dict[str, Any]:
     """Load the code in the sandbox and return what it registered (see validation.py)."""
     manifest = package.manifest
-    report = get_supervisor().inspect(
+    report = get_sandbox().inspect(
         directory, manifest.entry, version_key=f"{manifest.slug}@{manifest.version}:{package.sha256[:16]}"
     )
     return asdict(report)

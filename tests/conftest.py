@@ -14,6 +14,30 @@ import pytest
 FIXTURE_PLUGINS = Path(__file__).parent / "fixtures" / "plugins"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def sandbox_service():
+    """The real sandbox service for the whole session: every plugin call in the suite (and in
+    the Celery workers the integration tests start) goes through it, as in production."""
+    from django.conf import settings
+
+    from plugins_core.sandbox import client
+    from tests.sandboxd import SandboxService
+
+    path = f"/tmp/plugyard-test-{os.getpid()}.sock"
+    service = SandboxService(path).start()
+    previous = os.environ.get("PLUGYARD_SANDBOX_SOCKET")
+    os.environ["PLUGYARD_SANDBOX_SOCKET"] = path
+    settings.PLUGYARD_SANDBOX["socket_path"] = path
+    client._global = None
+    yield service
+    service.stop()
+    client._global = None
+    if previous is None:
+        os.environ.pop("PLUGYARD_SANDBOX_SOCKET", None)
+    else:
+        os.environ["PLUGYARD_SANDBOX_SOCKET"] = previous
+
+
 @pytest.fixture(autouse=True)
 def _isolated_storage(settings, tmp_path):
     """Every test writes packages and unpacked plugins to its own directory."""

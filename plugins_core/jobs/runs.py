@@ -34,16 +34,13 @@ from plugins_core.jobs.models import (
     Trigger,
 )
 from plugins_core.jobs.schedules import declared_jobs, slot_at, tenant_zone
-from plugins_core.models import Installation, Invocation, InvocationStatus
+from plugins_core.models import TERMINAL_STATUSES, Installation, Invocation, InvocationStatus
 
 __all__ = ["Outcome", "execute", "fire_due_once", "fire_scheduled", "queue_run_now", "recover"]
 
 log = logging.getLogger(__name__)
 
-TERMINAL = frozenset({
-    InvocationStatus.OK, InvocationStatus.ERROR, InvocationStatus.TIMEOUT, InvocationStatus.MEMORY,
-    InvocationStatus.CRASH, InvocationStatus.DENIED, InvocationStatus.SKIPPED,
-})
+TERMINAL = TERMINAL_STATUSES
 MAX_ATTEMPTS = 3
 _RELATED = ("invocation", "installation__tenant", "installation__plugin", "installation__version", "scheduled_task")
 

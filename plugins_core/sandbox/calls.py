@@ -13,7 +13,9 @@ from typing import Any, Literal
 __all__ = ["Invocation", "InvocationResult", "Kind", "LoadReport", "Status"]
 
 Kind = Literal["hook", "filter", "route", "job", "lifecycle", "transform", "task"]
-Status = Literal["ok", "error", "timeout", "memory", "crash"]
+# "busy": refused before running, over the tenant's concurrency budget (a route answers 429);
+# "unavailable": the sandbox service could not be reached, so nothing ran.
+Status = Literal["ok", "error", "timeout", "memory", "crash", "busy", "unavailable"]
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,11 @@ class InvocationResult:
     @property
     def ok(self) -> bool:
         return self.status == "ok"
+
+    @property
+    def ran(self) -> bool:
+        """False when the plugin never started: over budget, or no sandbox service."""
+        return self.status not in ("busy", "unavailable")
 
 
 @dataclass

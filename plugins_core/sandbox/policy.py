@@ -69,6 +69,12 @@ class SandboxPolicy:
     max_zygotes: int = 32  # LRU: plugin versions kept warm
     max_workers: int = 256  # LRU: installations kept warm
     worker_max_calls: int = 100_000  # recycle a worker after this many calls
+    # The sandbox service (one per machine) and how callers reach it.
+    socket_path: str = ""  # empty: PLUGYARD_SANDBOX_SOCKET, else var/sandbox.sock beside manage.py
+    tenant_concurrency: int = 4  # calls one tenant may have running at once on this machine
+    installation_concurrency: int = 1  # calls one installation may have running (one warm worker)
+    route_queue_s: float = 0.25  # how long a route over budget waits before answering 429
+    caller_margin_s: float = 1.0  # a caller waits at most its deadline plus this
     import_allowlist: frozenset[str] = DEFAULT_IMPORT_ALLOWLIST
 
     def timeout_for(self, kind: str) -> float:

@@ -22,6 +22,8 @@ from marketplace.models import Listing, ListingStatus
 from plugins_core import services
 from plugins_core.errors import PluginConflict
 from plugins_core.models import Installation
+from plugins_core.sandbox import SandboxClient, SandboxPolicy
+from plugins_core.sandbox.service import ensure_running
 from tenants.models import ApiToken, Membership, Role, Tenant
 from tenants.services import create_tenant_with_owner
 
@@ -35,6 +37,24 @@ def _zip_dir(root: Path) -> bytes:
             if path.is_file() and "__pycache__" not in path.parts:
                 archive.write(path, path.relative_to(root).as_posix())
     return buffer.getvalue()
+
+
+_HOW_TO_ADD = {
+    "namespaces": "sudo apt-get install bubblewrap",
+    "seccomp": "sudo apt-get install libseccomp2",
+}
+
+
+def _sandbox_lines(layers: dict[str, bool], notes: dict[str, str]) -> list[str]:
+    """The banner's word on the sandbox: every layer on, or which is missing and how to add it."""
+    missing = [name for name, active in layers.items() if not active]
+    if not missing:
+        return ["  sandbox       every isolation layer active (manage.py sandbox_check for details)"]
+    lines = [f"  sandbox       MISSING layer(s): {', '.join(missing)} — plugin code runs with less isolation"]
+    for name in missing:
+        fix = _HOW_TO_ADD.get(name)
+        lines.append(f"                {name}: {notes.get(name, 'unavailable')}" + (f"; add it with: {fix}" if fix else ""))
+    return lines
 
 
 class Command(BaseCommand):
@@ -58,7 +78,10 @@ class Command(BaseCommand):
         fd = os.open(state_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as handle:
             json.dump(state, handle)
-        self._examples(tenant)
+        policy = SandboxPolicy.from_django_settings()
+        with ensure_running(policy.socket_path, policy):  # sandboxd starts after this command
+            self._examples(tenant)
+            status = SandboxClient(policy).status()
         base = f"http://127.0.0.1:{port}"
         self.stdout.write(
             "\n".join(
@@ -70,6 +93,7 @@ class Command(BaseCommand):
                     f"  API docs      {base}/api/docs/",
                     "  demo tenant   X-Tenant-Slug: demo",
                     f"  demo token    Authorization: Bearer {state['token']}",
+                    *_sandbox_lines(status.get("layers") or {}, status.get("notes") or {}),
                     "",
                 ]
             )
