@@ -18,39 +18,50 @@ __all__ = [
 ]
 
 
-@shared_task(acks_late=True, reject_on_worker_lost=True, ignore_result=True)
-def dispatch_event(event_id: int) -> int:
-    """Record a pending invocation per subscribed handler, then queue one task per installation.
+# Backs the sandbox's own deadlines: a task whose hooks all ran to their deadline, one
+# installation after another, still ends; the claims' leases recover anything it held.
+HOOK_TASK_TIME_LIMIT = 600
 
-    The pending rows are the durable record of what must run: if a queued message is lost
-    (a worker killed holding it, a broker that drops it), ``recover_stalled_invocations``
-    finds the row still pending and queues it again.
+
+@shared_task(acks_late=True, reject_on_worker_lost=True, ignore_result=True, time_limit=HOOK_TASK_TIME_LIMIT)
+def dispatch_event(event_id: int) -> int:
+    """Record a pending invocation per subscribed handler, then run them all.
+
+    The pending rows are the durable record of what must run: if this task dies (a worker
+    killed holding it, a broker that drops it), ``recover_stalled_invocations`` finds the
+    rows still pending, or their leases run out, and runs them again.
     """
     event = Event.objects.select_related("tenant").filter(pk=event_id).first()
     if event is None:
         return 0
     installations = dispatch.record_pending(event)
-    for installation in installations:
-        run_event_hooks.delay(event.pk, installation.pk)
     deliver_webhooks(event)
     Event.objects.filter(pk=event.pk, dispatched_at__isnull=True).update(dispatched_at=timezone.now())
+    _retry_later(event, dispatch.run_hooks(event, installations))
     return len(installations)
 
 
-@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, ignore_result=True, max_retries=None)
-def run_event_hooks(self, event_id: int, installation_id: int) -> None:
-    event = Event.objects.filter(pk=event_id).first()
+def _retry_later(event: Event, claims: list[dispatch.Claim]) -> None:
+    """Queue the installations whose handlers must be tried again, when they may be."""
+    waits: dict[int, float] = {}
+    for claim in claims:
+        if claim.retry_after > 0:
+            installation_id = claim.invocation.installation_id
+            waits[installation_id] = max(waits.get(installation_id, 0.0), claim.retry_after)
+    for installation_id, wait in waits.items():
+        run_event_hooks.apply_async((event.pk, installation_id), countdown=wait + 1)
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True, ignore_result=True, time_limit=HOOK_TASK_TIME_LIMIT)
+def run_event_hooks(event_id: int, installation_id: int) -> None:
+    """Run one installation's handlers for an event again (a retry, or the stalled sweep)."""
+    event = Event.objects.select_related("tenant").filter(pk=event_id).first()
     installation = (
         Installation.objects.select_related("tenant", "plugin", "version").filter(pk=installation_id, enabled=True).first()
     )
     if event is None or installation is None:
         return
-    claims = dispatch.run_event_hooks(event, installation)
-    # A handler another worker is running (or that died holding its lease) is retried once
-    # the lease runs out, so a killed worker's invocation is not lost.
-    waiting = [c.retry_after for c in claims if not c.run and c.retry_after > 0]
-    if waiting:
-        raise self.retry(countdown=max(waiting) + 1)
+    _retry_later(event, dispatch.run_event_hooks(event, installation))
 
 
 @shared_task(ignore_result=True)
