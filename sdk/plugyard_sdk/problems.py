@@ -68,6 +68,8 @@ class ProblemCode(StrEnum):
     # code
     SYNTAX_ERROR = "syntax_error"
     FORBIDDEN_IMPORT = "forbidden_import"
+    CODE_TOO_LARGE = "code_too_large"  # a .py file, or all of them, over the scan's size limit
+    CODE_TOO_COMPLEX = "code_too_complex"  # the scan ran out of memory, depth or time on it
     # warnings (never make a package invalid)
     IGNORED_FILE = "ignored_file"
     SANDBOX_BLOCKED = "sandbox_blocked"
