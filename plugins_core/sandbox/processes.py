@@ -20,6 +20,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .bridge import HostBridge, answer_rpc
+from .cgroups import CgroupError, JailGroup
 from .jail import Layers, zygote_command
 from .policy import SDK_RUNTIME_MODULES, SandboxPolicy
 from .runtime import protocol
@@ -45,8 +46,9 @@ class WorkerProcess:
     """One warm worker: a socket to it, its host pid and a pidfd to kill it race-free."""
 
     def __init__(self, sock: socket.socket, pid: int, pidfd: int | None, key: tuple[str, str],
-                 policy: SandboxPolicy) -> None:
+                 policy: SandboxPolicy, group: JailGroup | None = None) -> None:
         self.sock, self.pid, self.pidfd, self.key, self.policy = sock, pid, pidfd, key, policy
+        self.group = group  # its cgroup, where cgroup v2 is available: limits and measures
         self.lock = threading.Lock()
         self.calls = 0
         self.cpu_s = 0.0
@@ -87,6 +89,8 @@ class WorkerProcess:
             return
         self.dead = True
         self._signal(signal.SIGKILL)
+        if self.group is not None:
+            self.group.kill()
         self._close_if_idle()
 
     def pause(self) -> None:
@@ -108,7 +112,10 @@ class WorkerProcess:
         self.kill()
 
     def usage(self) -> tuple[float, int]:
-        """(CPU seconds over the worker's life, peak RSS in KiB), measured by the host."""
+        """(CPU seconds over the worker's life, peak memory in KiB), measured by the host:
+        from its cgroup where it has one, else from /proc."""
+        if self.group is not None:
+            return self.group.cpu_seconds(), self.group.memory_peak_bytes() // 1024
         return _cpu_seconds(self.pid), _peak_rss_kb(self.pid)
 
     def finish_call(self) -> None:
@@ -127,6 +134,8 @@ class WorkerProcess:
         if self._closed:
             return
         self._closed = True
+        if self.group is not None:
+            self.group.remove()
         for closer in (self.sock.close, lambda: self.pidfd is not None and os.close(self.pidfd)):
             try:
                 closer()
@@ -222,6 +231,7 @@ class ZygoteProcess:
         self.ctl: socket.socket | None = None
         self.notes: dict[str, Any] = {}
         self.owned_dir: str | None = None  # a spare jail's private copy of the plugin, removed with it
+        self.group: JailGroup | None = None  # the jail's cgroup (its zygote in a leaf, each worker in one)
         self._popen = popen
 
     def start(self) -> None:
@@ -240,6 +250,7 @@ class ZygoteProcess:
         finally:
             child.close()
         self.ctl = parent
+        self._enter_cgroup()
         zygote_filter, worker_filter = self.filters or (b"", b"")
         preload = sorted(self.policy.import_allowlist - {"plugyard_sdk", "src.ext.sdk", "ops_center_sdk"})
         init = {"op": "init", "plugin_dir": jail_dir, "entry": self.entry, "policy": self.policy.for_worker(),
@@ -252,6 +263,35 @@ class ZygoteProcess:
         except OSError:
             self.stop()
             raise SandboxStartError("the sandbox could not start (OSError)") from None
+
+    def _enter_cgroup(self) -> None:
+        """Where cgroup v2 is available, put the jail in a group of its own (see cgroups.py)."""
+        if not self.layers.cgroups or self.proc is None:
+            return
+        name = "z-" + "".join(c if c.isalnum() or c in "-_." else "_" for c in self.key)[:80]
+        self.group = JailGroup.create(name, pids_max=self.policy.max_workers + 8)
+        leaf = JailGroup.create("zygote", parent=self.group) if self.group is not None else None
+        try:
+            if leaf is not None:
+                leaf.add(self.proc.pid)
+        except CgroupError as exc:
+            log.warning("sandbox: the jail stays outside its cgroup: %s", exc)
+
+    def _worker_group(self, installation_key: str, pid: int) -> JailGroup | None:
+        """A worker's own cgroup: its memory limit, and pids.max=1 — no new processes even as root."""
+        if self.group is None:
+            return None
+        name = "w-" + "".join(c if c.isalnum() else "_" for c in installation_key)[:80] + f"-{pid}"
+        group = JailGroup.create(name, memory_bytes=self.policy.memory_mb << 20, pids_max=1, parent=self.group)
+        if group is None:
+            return None
+        try:
+            group.add(pid)
+        except CgroupError as exc:
+            log.warning("sandbox: a worker stays outside its cgroup: %s", exc)
+            group.remove()
+            return None
+        return group
 
     def activate(self, entry: str) -> None:
         """Have the launched jail compile the plugin now in its directory; wait until it is ready."""
@@ -298,7 +338,8 @@ class ZygoteProcess:
             pidfd: int | None = os.pidfd_open(pid)
         except (AttributeError, OSError):
             pidfd = None
-        return WorkerProcess(ours, pid, pidfd, (self.key, installation_key), self.policy)
+        return WorkerProcess(ours, pid, pidfd, (self.key, installation_key), self.policy,
+                             self._worker_group(installation_key, pid))
 
     def stop(self) -> None:
         """Kill the jail: bwrap's PID namespace takes every worker of this version with it."""
@@ -316,6 +357,10 @@ class ZygoteProcess:
                 pass
         if self.owned_dir is not None:
             shutil.rmtree(self.owned_dir, ignore_errors=True)
+        if self.group is not None:
+            self.group.kill()
+            self.group.remove()
+            self.group = None
 
     def forget(self) -> None:
         """After fork, in the child: drop our copy of the channel, touch no process."""
