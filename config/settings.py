@@ -177,6 +177,7 @@ CELERY_TIMEZONE = "UTC"
 CELERY_TASK_QUEUES = [Queue("celery"), Queue("events"), Queue("jobs")]
 CELERY_TASK_DEFAULT_QUEUE = "celery"
 CELERY_TASK_ROUTES = {
+    "plugins_core.events.tasks.dispatch_event": {"queue": "events"},
     "plugins_core.events.tasks.run_event_hooks": {"queue": "events"},
     "plugins_core.webhooks.tasks.deliver_webhook": {"queue": "events"},
     "plugins_core.jobs.tasks.run_scheduled": {"queue": "jobs"},
@@ -252,6 +253,9 @@ PLUGYARD_MAX_EMIT_DEPTH = env_int("PLUGYARD_MAX_EMIT_DEPTH", 5)
 # (hooks have a 5 s deadline; the rest is slack), and how long a pending hook may wait
 # before it is taken for lost and queued again (recover_stalled_invocations).
 PLUGYARD_HOOK_LEASE_S = env_int("PLUGYARD_HOOK_LEASE_S", 60)
+# How long a hook waits for a slot in its tenant's sandbox budget before it is handed back
+# and retried: a worker thread waits on one tenant's queue at most this long.
+PLUGYARD_HOOK_QUEUE_S = float(os.environ.get("PLUGYARD_HOOK_QUEUE_S", "1.0"))
 # Threads one worker process uses to run an event's installations at the same time (each
 # waits on the sandbox service, so they cost a connection, not a CPU).
 PLUGYARD_DISPATCH_THREADS = env_int("PLUGYARD_DISPATCH_THREADS", 16)

@@ -175,7 +175,7 @@ def _run_group(event: Event, installation: Installation, records: list[Invocatio
     try:
         for record in records:
             runner.invoke(installation, kind="hook", name=event.type, handler=record.name, payload=event.payload,
-                          event=event, record=record, commit=False)
+                          event=event, record=record, commit=False, queue_s=settings.PLUGYARD_HOOK_QUEUE_S)
     finally:
         if own_connection:
             connection.close()  # this pool thread's own connection; the next task opens a fresh one

@@ -212,7 +212,9 @@ class Process:
 def celery(kind: str, *args: str, name: str | None = None, broker_url: str | None = None, **env: str) -> Process:
     argv = [sys.executable, "-m", "tests.integration.celery_main", kind, "--loglevel", "INFO", *args]
     if kind == "worker":
-        argv += ["--without-gossip", "--without-mingle", "--without-heartbeat", "-Q", queues()]
+        # The pool the Procfile runs: threads, since a task's plugin code runs in the sandbox
+        # service and the worker only waits on it and on the database.
+        argv += ["--pool", "threads", "--without-gossip", "--without-mingle", "--without-heartbeat", "-Q", queues()]
         ready = "ready."
     else:
         argv += ["--scheduler", "django_celery_beat.schedulers:DatabaseScheduler", "--max-interval", "1",
@@ -235,3 +237,10 @@ def wait_for(predicate, timeout: float, interval: float = 0.25, message: str = "
             return value
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout}s waiting for {message}")
+
+
+def web(port: int, **env: str) -> Process:
+    """gunicorn as the Procfile runs it (2 workers × 8 threads) on ``port``."""
+    argv = [str(Path(sys.executable).parent / "gunicorn"), "config.wsgi", "--bind", f"127.0.0.1:{port}",
+            "--workers", "2", "--threads", "8", "--timeout", "60"]
+    return Process("web", argv, subprocess_env(**env), "Booting worker")
