@@ -36,6 +36,10 @@ class SandboxUnavailable(RuntimeError):
     """The sandbox service could not be reached, or broke off mid-request."""
 
 
+class _Stale(Exception):
+    """A kept connection turned out closed before the service read anything from it."""
+
+
 class _Connection:
     def __init__(self, path: str) -> None:
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -50,6 +54,7 @@ class _Connection:
         sock.setblocking(False)
         self.sock = sock
         self.pid = os.getpid()
+        self.pooled = False  # set once it has served a request and been kept
 
     def close(self) -> None:
         try:
@@ -78,6 +83,7 @@ class SandboxClient:
     def _give_back(self, conn: _Connection) -> None:
         with self._lock:
             if len(self._idle) < 64 and conn.pid == os.getpid():
+                conn.pooled = True
                 self._idle.append(conn)
                 return
         conn.close()
@@ -86,11 +92,22 @@ class SandboxClient:
         """One request and its answer, serving relayed ctx calls meanwhile; at most ``wait_s``."""
         deadline = time.monotonic() + wait_s
         conn = self._take()
+        try:
+            return self._exchange(conn, message, deadline, bridge)
+        except _Stale:
+            # A kept connection to a service that has since stopped: nothing of this request
+            # reached a service, so it is sent once more on a fresh connection.
+            return self._exchange(_Connection(self.socket_path), message, deadline, bridge)
+
+    def _exchange(self, conn: _Connection, message: dict[str, Any], deadline: float,
+                  bridge: HostBridge | None) -> dict[str, Any]:
         fd = conn.sock.fileno()
+        answered = False
         try:
             protocol.write_frame(fd, message, deadline=deadline)
             while True:
                 frame = protocol.read_frame(fd, max_size=self._max_frame, deadline=deadline)
+                answered = True
                 if not isinstance(frame, dict):
                     raise SandboxUnavailable("the sandbox service sent a malformed answer")
                 if frame.get("op") == "done":
@@ -107,6 +124,8 @@ class SandboxClient:
             conn.close()
             if isinstance(exc, SandboxUnavailable):
                 raise
+            if conn.pooled and not answered and isinstance(exc, (EOFError, BrokenPipeError, ConnectionResetError)):
+                raise _Stale() from None
             raise SandboxUnavailable("the sandbox service went away during the call") from None
         except BaseException:
             conn.close()

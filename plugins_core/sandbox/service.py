@@ -91,6 +91,8 @@ class SandboxService:
         self._listener: socket.socket | None = None
         self._stopping = threading.Event()
         self._uid = os.getuid()
+        self._connections: set[socket.socket] = set()
+        self._connections_lock = threading.Lock()
 
     # ---- lifecycle
     def bind(self) -> None:
@@ -139,6 +141,13 @@ class SandboxService:
             except OSError:
                 pass
             self._listener.close()
+        with self._connections_lock:
+            open_connections = list(self._connections)
+        for conn in open_connections:  # idle callers see EOF and reconnect to the next service
+            try:
+                conn.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
         try:
             if stat.S_ISSOCK(os.lstat(self.socket_path).st_mode):
                 os.unlink(self.socket_path)
@@ -156,6 +165,8 @@ class SandboxService:
 
     # ---- one connection: requests one at a time
     def _serve_connection(self, conn: socket.socket) -> None:
+        with self._connections_lock:
+            self._connections.add(conn)
         conn.setblocking(False)
         fd = conn.fileno()
         limit = self.policy.max_frame_bytes * 2
@@ -167,7 +178,12 @@ class SandboxService:
                     continue
                 if not isinstance(request, dict):
                     return
-                reply, keep = self._handle(conn, request)
+                try:
+                    reply, keep = self._handle(conn, request)
+                except Exception:  # a bug or a stop mid-request: this caller's call fails, not the service
+                    if not self._stopping.is_set():
+                        log.exception("sandbox service: request %r failed", str(request.get("op"))[:40])
+                    reply, keep = {"op": "done", "error": "the sandbox service failed on this request"}, False
                 try:
                     protocol.write_frame(fd, reply, deadline=time.monotonic() + 10)
                 except protocol.BadFrame:
@@ -178,6 +194,8 @@ class SandboxService:
         except (OSError, EOFError, TimeoutError, ValueError):
             return  # the caller went away, or sent garbage: nothing of theirs is running
         finally:
+            with self._connections_lock:
+                self._connections.discard(conn)
             conn.close()
 
     def _handle(self, conn: socket.socket, request: dict[str, Any]) -> tuple[dict[str, Any], bool]:

@@ -200,12 +200,12 @@ class Worker:
             reply["audit"] = list(self.guard.tripped)
             self.recycle = True
         try:
+            protocol.check_value(reply["value"])  # iterative: first, so nothing below recurses deep
             json.dumps(reply["value"], default=str, allow_nan=False)
-            protocol.check_value(reply["value"])
-        except (protocol.BadFrame, ValueError) as refused:  # NaN, Infinity, too deep, too long
+        except (protocol.BadFrame, ValueError, RecursionError) as refused:  # NaN, Infinity, too deep, too long
             reply.update(status="error", value=None, error_type="BadResult",
                          error=f"the handler's result cannot be sent to the host: {refused}")
-        except (TypeError, RecursionError):
+        except TypeError:  # e.g. a dict with tuple keys: send what it looks like
             reply["value"] = repr(reply["value"])[:1000]
         usage = resource.getrusage(resource.RUSAGE_SELF)
         reply.update(logs=self.logs.result(), duration_ms=(time.perf_counter() - started) * 1000,
