@@ -15,8 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from plugins_core.sandbox import SandboxPolicy, Supervisor
-from plugins_core.sandbox import processes
+from plugins_core.sandbox import SandboxPolicy, Supervisor, processes
 from plugins_core.sandbox.runtime import protocol
 
 from .conftest import call

@@ -4,8 +4,8 @@ The gadgets reach the worker's own channel to the host through the SDK's globals
 tests/sandbox/attacks/a13 does): Python-level layers cannot stop that, so what must hold
 is the host's deadlines and its distrust of every frame.
 """
-from src.ext.sdk import PluginContext, hook, route
 from _escape import full_python
+from src.ext.sdk import PluginContext, hook, route
 
 
 def _channel():
@@ -70,7 +70,8 @@ def raw_nan(ctx):
     frame = python("sys")._getframe()
     while frame is not None and "reply" not in frame.f_locals:
         frame = frame.f_back
-    body = ('{"op":"done","id":%d,"status":"ok","value":NaN}' % frame.f_locals["reply"]["id"]).encode()
+    request_id = frame.f_locals["reply"]["id"]
+    body = f'{{"op":"done","id":{request_id},"status":"ok","value":NaN}}'.encode()
     python("os").write(fd, len(body).to_bytes(4, "big") + body)
     while True:
         pass
