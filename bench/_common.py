@@ -10,7 +10,9 @@ from __future__ import annotations
 import io
 import json
 import os
+import signal
 import socket
+import subprocess
 import sys
 import time
 import zipfile
@@ -24,7 +26,7 @@ LOCAL = "127.0.0.1"
 
 __all__ = [
     "LOCAL", "ROOT", "boot", "dump", "fmt_ms", "free_port", "make_tenant", "make_zip", "minimal_plugin",
-    "pct", "print_table", "sbh_plugin", "verdict", "wait_for_port",
+    "pct", "print_table", "sbh_plugin", "start_sandboxd", "stop_process", "verdict", "wait_for_port",
 ]
 
 
@@ -145,3 +147,38 @@ def fmt_ms(value: float) -> str:
 
 def dump(obj: Any) -> str:
     return json.dumps(obj, sort_keys=True)
+
+
+def start_sandboxd(env: dict[str, str], log_path: Path, timeout: float = 60.0) -> subprocess.Popen:
+    """The machine's sandbox service (`manage.py sandboxd`) for this benchmark's environment,
+    on the socket its settings name; returns once it answers."""
+    from plugins_core.sandbox import SandboxClient
+
+    with open(log_path, "ab") as log:
+        process = subprocess.Popen([sys.executable, "manage.py", "sandboxd"], cwd=ROOT, env=env, stdout=log,
+                                   stderr=subprocess.STDOUT, start_new_session=True)
+    client = SandboxClient()
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"sandboxd exited: {log_path.read_text()[-2000:]}")
+        if client.ping():
+            client.close()
+            return process
+        time.sleep(0.05)
+    raise RuntimeError(f"sandboxd did not answer: {log_path.read_text()[-2000:]}")
+
+
+def stop_process(process: subprocess.Popen, timeout: float = 10.0) -> None:
+    """SIGTERM the process's group (it was started in a session of its own), then SIGKILL."""
+    if process.poll() is not None:
+        return
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=timeout)
+    except (ProcessLookupError, subprocess.TimeoutExpired):
+        try:
+            os.killpg(process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        process.wait(timeout=timeout)
