@@ -167,6 +167,11 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
     }
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_TASK_ACKS_LATE = True
+# A backstop behind the sandbox's own deadlines, for every task: a prefork worker kills a
+# task past it, and the claims' leases recover what it held. The threads pool (what the
+# Procfile runs) cannot kill a thread; there each wait on plugin code is bounded by the
+# sandbox client (deadline + margin), so a task is bounded by its calls' deadlines.
+CELERY_TASK_TIME_LIMIT = env_int("PLUGYARD_TASK_TIME_LIMIT", 900)
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_IGNORE_RESULT = True

@@ -6,6 +6,7 @@ where the bytes live.
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import tempfile
@@ -19,13 +20,16 @@ from plugyard_sdk.package import PackageLimits, PluginPackage, extract_to, read_
 __all__ = ["ensure_unpacked", "remove_unpacked", "package_limits", "parse_upload", "plugin_dir", "store_archive", "unpack"]
 
 
-def package_limits() -> PackageLimits:
-    return PackageLimits(**settings.PLUGYARD_PACKAGE_LIMITS)
+def package_limits(scan_timeout_s: float | None = None) -> PackageLimits:
+    limits = PackageLimits(**settings.PLUGYARD_PACKAGE_LIMITS)
+    if scan_timeout_s is not None:
+        limits = dataclasses.replace(limits, scan_timeout_s=scan_timeout_s)
+    return limits
 
 
-def parse_upload(data: bytes, filename: str) -> PluginPackage:
+def parse_upload(data: bytes, filename: str, scan_timeout_s: float | None = None) -> PluginPackage:
     """Read and validate an uploaded archive; raises ``PackageInvalid`` with every problem."""
-    return read_package(data, filename, package_limits())
+    return read_package(data, filename, package_limits(scan_timeout_s))
 
 
 def archive_name(sha256: str, package_format: str) -> str:

@@ -5,6 +5,7 @@ a management command or demo data, so the rules live in one place.
 """
 from __future__ import annotations
 
+import time
 from dataclasses import asdict, dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -47,8 +48,12 @@ def upload_package(tenant, user, data: bytes, filename: str) -> UploadResult:
     error nothing is stored: the database work is one transaction, and an archive written
     by this call is removed again.
     """
+    # The static scan and the load check share one budget: the request waits at most the
+    # sandbox's load timeout for both (plus the sandbox client's margin).
+    budget = get_sandbox().policy.load_timeout_s
+    started = time.monotonic()
     try:
-        package = packages.parse_upload(data, filename)
+        package = packages.parse_upload(data, filename, scan_timeout_s=budget)
     except PackageInvalid as exc:
         raise InvalidPackage(exc.problems) from None
     manifest = package.manifest.model_dump(mode="json")
@@ -60,7 +65,7 @@ def upload_package(tenant, user, data: bytes, filename: str) -> UploadResult:
     directory = packages.unpack(package)
     stored_name, archive_is_new = None, False
     try:
-        report = _load_report(package, directory)
+        report = _load_report(package, directory, max(1.0, budget - (time.monotonic() - started)))
         findings = validation.check_load_report(manifest, report)
         if findings.problems:
             raise InvalidPackage(findings.problems)
@@ -78,11 +83,12 @@ def upload_package(tenant, user, data: bytes, filename: str) -> UploadResult:
     return result
 
 
-def _load_report(package: PluginPackage, directory) -> dict[str, Any]:
+def _load_report(package: PluginPackage, directory, timeout: float) -> dict[str, Any]:
     """Load the code in the sandbox and return what it registered (see validation.py)."""
     manifest = package.manifest
     report = get_sandbox().inspect(
-        directory, manifest.entry, version_key=f"{manifest.slug}@{manifest.version}:{package.sha256[:16]}"
+        directory, manifest.entry, version_key=f"{manifest.slug}@{manifest.version}:{package.sha256[:16]}",
+        timeout=timeout,
     )
     return asdict(report)
 

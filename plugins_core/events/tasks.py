@@ -18,12 +18,7 @@ __all__ = [
 ]
 
 
-# Backs the sandbox's own deadlines: a task whose hooks all ran to their deadline, one
-# installation after another, still ends; the claims' leases recover anything it held.
-HOOK_TASK_TIME_LIMIT = 600
-
-
-@shared_task(acks_late=True, reject_on_worker_lost=True, ignore_result=True, time_limit=HOOK_TASK_TIME_LIMIT)
+@shared_task(acks_late=True, reject_on_worker_lost=True, ignore_result=True)
 def dispatch_event(event_id: int) -> int:
     """Record a pending invocation per subscribed handler, then run them all.
 
@@ -52,7 +47,7 @@ def _retry_later(event: Event, claims: list[dispatch.Claim]) -> None:
         run_event_hooks.apply_async((event.pk, installation_id), countdown=wait + 1)
 
 
-@shared_task(acks_late=True, reject_on_worker_lost=True, ignore_result=True, time_limit=HOOK_TASK_TIME_LIMIT)
+@shared_task(acks_late=True, reject_on_worker_lost=True, ignore_result=True)
 def run_event_hooks(event_id: int, installation_id: int) -> None:
     """Run one installation's handlers for an event again (a retry, or the stalled sweep)."""
     event = Event.objects.select_related("tenant").filter(pk=event_id).first()

@@ -38,6 +38,8 @@ class PackageLimits:
     max_ratio: int = 100
     # Tiny files compress absurdly well (a 10 kB file of spaces); ratios count above this.
     ratio_floor_bytes: int = 64 * 1024
+    # The static scan's wall-clock budget (the server passes its load timeout).
+    scan_timeout_s: float = 10.0
 
 
 class _Stop(Exception):

@@ -125,7 +125,10 @@ def _strip_wrapper(files: dict[str, bytes]) -> dict[str, bytes]:
 
 
 def _check_contents(
-    files: dict[str, bytes], problems: list[Problem], warnings: list[Problem]
+    files: dict[str, bytes],
+    problems: list[Problem],
+    warnings: list[Problem],
+    scan_timeout_s: float,
 ) -> tuple[Manifest | None, list[WebhookSpec]]:
     present = [name for name in ("plugin.json", "plugin.yaml") if name in files]
     manifest: Manifest | None = None
@@ -163,7 +166,7 @@ def _check_contents(
                 f"the entry file {manifest.entry!r} is not in the package",
             )
         )
-    found, notes = check_python_files(files)
+    found, notes = check_python_files(files, timeout=scan_timeout_s)
     problems += found
     warnings += notes
     webhooks: list[WebhookSpec] = []
@@ -187,7 +190,8 @@ def read_package(
     fmt, entries, problems = read_entries(data, filename, limits or PackageLimits())
     warnings: list[Problem] = []
     files = _collect(entries, problems, warnings)
-    manifest, webhooks = _check_contents(files, problems, warnings)
+    limits = limits or PackageLimits()
+    manifest, webhooks = _check_contents(files, problems, warnings, limits.scan_timeout_s)
     if problems or manifest is None:
         raise PackageInvalid(problems)
     digest = hashlib.sha256(data).hexdigest()
