@@ -37,7 +37,9 @@ class Stack:
     def __init__(self, tmp: Path) -> None:
         self.port = _free_port()
         self.base = f"http://127.0.0.1:{self.port}"
-        self.env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "CELERY_BROKER_URL", "DJANGO_SETTINGS_MODULE"}}
+        # A fresh clone has none of the suite's settings: not its database, broker or sandbox service.
+        self.env = {k: v for k, v in os.environ.items()
+                    if k not in {"DATABASE_URL", "CELERY_BROKER_URL", "DJANGO_SETTINGS_MODULE", "PLUGYARD_SANDBOX_SOCKET"}}
         self.env.update(PLUGYARD_VAR_DIR=str(tmp / "var"), PORT=str(self.port))
         self.log = tmp / "make-run.log"
         self.process = subprocess.Popen(

@@ -133,6 +133,9 @@ def test_a_worker_that_answered_is_stopped_and_measured_by_the_host(web, tenants
         fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
         return fields[0], int(fields[11]) + int(fields[12])
 
+    deadline = time.monotonic() + 2  # SIGSTOP lands asynchronously
+    while state_and_cpu(pids[0])[0] != "T" and time.monotonic() < deadline:
+        time.sleep(0.01)
     state, cpu_before = state_and_cpu(pids[0])
     time.sleep(1.0)
     state_after, cpu_after = state_and_cpu(pids[0])

@@ -73,10 +73,19 @@ def test_control_with_blocking_writes_the_host_is_stuck_past_the_deadline(sup, m
     assert done.wait(10)
 
 
+def _stopped(pid: int, within: float = 2.0) -> str:
+    """The worker's state once SIGSTOP has landed (the signal is delivered asynchronously)."""
+    deadline = time.monotonic() + within
+    while (state := _state_and_ticks(pid)[0]) != "T" and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return state
+
+
 def test_a_worker_that_answered_is_stopped_until_its_next_call(sup):
     result = _route(sup, "/answer-then-spin")
     assert result.status == "ok" and result.value == {"answered": True}
     pid = _worker_pid(sup, "inst-hostile")
+    _stopped(pid)
     state, before = _state_and_ticks(pid)
     time.sleep(0.5)
     state_after, after = _state_and_ticks(pid)
