@@ -60,6 +60,7 @@ class SandboxPolicy:
     job_timeout_s: float = 30.0
     load_timeout_s: float = 10.0  # starting a zygote, inspecting a plugin
     memory_mb: int = 100  # RLIMIT_AS of a worker
+    zygote_memory_mb: int = 256  # RLIMIT_AS of a zygote, set before it compiles the plugin
     cpu_seconds: int = 120  # RLIMIT_CPU of a worker over its life; recycled at half
     max_open_files: int = 64
     max_log_lines: int = 200
@@ -117,7 +118,8 @@ class SandboxPolicy:
                 "nofile": self.max_open_files, "core": 0, "memlock": 0}
 
     def zygote_rlimits(self) -> dict[str, int]:
-        return {"fsize": 0, "core": 0, "nofile": max(self.max_open_files, 256)}
+        return {"as": self.zygote_memory_mb * 1024 * 1024, "fsize": 0, "core": 0,
+                "nofile": max(self.max_open_files, 256)}
 
     def for_worker(self) -> dict[str, Any]:
         """The part of the policy the jail needs (plain JSON)."""

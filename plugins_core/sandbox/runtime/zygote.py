@@ -91,15 +91,17 @@ def main(control_fd: int) -> None:
     # plugin in it; a zygote started for a known version gets "go" straight after "init".
     go = protocol.read_frame(ctl.fileno(), max_size=1 << 16)
     init["entry"] = go.get("entry") or init["entry"]
+    from . import sysfilter
+
+    # Before compiling: a source built to blow up the compiler meets the zygote's memory limit.
+    notes["zygote_rlimits_failed"] = sysfilter.apply_rlimits(init["zygote_rlimits"])
     sources = _compile_sources(plugin_dir)
     if _names_asyncio(sources):
         notes["preload_failed"].update(_preload([name for name in init["preload"] if _is_asyncio(name)]))
 
-    from . import sysfilter
     from .guard import Guard
     from .worker import Worker
 
-    notes["zygote_rlimits_failed"] = sysfilter.apply_rlimits(init["zygote_rlimits"])
     worker_filter = base64.b64decode(init["worker_filter"]) if init.get("worker_filter") else b""
     if init.get("zygote_filter"):
         try:
