@@ -258,6 +258,11 @@ PLUGYARD_MAX_EMIT_DEPTH = env_int("PLUGYARD_MAX_EMIT_DEPTH", 5)
 # (hooks have a 5 s deadline; the rest is slack), and how long a pending hook may wait
 # before it is taken for lost and queued again (recover_stalled_invocations).
 PLUGYARD_HOOK_LEASE_S = env_int("PLUGYARD_HOOK_LEASE_S", 60)
+# An invocation whose every attempt died unfinished (worker or sandbox killed) is given up
+# after this many; what the invocation log keeps of a result and of the logs, per call.
+PLUGYARD_INVOCATION_MAX_ATTEMPTS = env_int("PLUGYARD_INVOCATION_MAX_ATTEMPTS", 5)
+PLUGYARD_INVOCATION_MAX_RESULT_BYTES = env_int("PLUGYARD_INVOCATION_MAX_RESULT_BYTES", 256 * 1024)
+PLUGYARD_INVOCATION_MAX_LOG_BYTES = env_int("PLUGYARD_INVOCATION_MAX_LOG_BYTES", 64 * 1024)
 # How long a hook waits for a slot in its tenant's sandbox budget before it is handed back
 # and retried: a worker thread waits on one tenant's queue at most this long.
 PLUGYARD_HOOK_QUEUE_S = float(os.environ.get("PLUGYARD_HOOK_QUEUE_S", "1.0"))

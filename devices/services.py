@@ -91,12 +91,12 @@ def _process(tenant, data: dict[str, Any], metadata: dict[str, Any]) -> dict[str
     a plugin skip the chain: running filters (plugin code) synchronously inside another
     plugin's host call could wait on the very worker that is waiting for us.
     """
-    from plugins_core.events.dispatch import apply_filters
+    from plugins_core.events.dispatch import send_chained
     from plugins_core.host.bridge import current_bridge
 
     if current_bridge() is not None:
         return data
-    processed = apply_filters(tenant, "device.data.process", dict(data))
+    processed = send_chained(tenant, "device.data.process", dict(data))
     if not isinstance(processed, dict):
         return data
     known = {k: v for k, v in processed.items() if k in DEVICE_FIELDS}

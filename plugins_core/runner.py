@@ -11,9 +11,8 @@ import logging
 from typing import Any
 
 from django.conf import settings
-from django.utils import timezone
 
-from plugins_core import packages
+from plugins_core import invocations, packages
 from plugins_core.host.bridge import InstallationBridge
 from plugins_core.models import Installation, Invocation, InvocationStatus
 from plugins_core.sandbox import Invocation as SandboxCall
@@ -22,9 +21,6 @@ from plugins_core.sandbox import get_sandbox
 __all__ = ["invoke", "sandbox_call"]
 
 log = logging.getLogger(__name__)
-
-_LOG_LINES_KEPT = 200
-
 
 def _timeout(kind: str) -> float:
     policy = settings.PLUGYARD_SANDBOX
@@ -81,61 +77,40 @@ def invoke(
     record.kind = kind
     # Lifecycle hooks run while switched off too: on_install and on_disable happen then.
     if not installation.enabled and kind != "lifecycle":
-        return _finish(record, InvocationStatus.DENIED, error="the installation is disabled", commit=commit)
+        return invocations.finish(record, InvocationStatus.DENIED, error="the installation is disabled", commit=commit)
     bridge = InstallationBridge(
         installation, user=user, request=request,
-        invocation={"depth": getattr(event, "depth", 0), "kind": kind, "name": name},
+        invocation={"depth": getattr(event, "depth", 0), "kind": kind, "name": name,
+                    "root": getattr(event, "root_id", None) or getattr(event, "pk", None)},
     )
     try:
         call = sandbox_call(installation, kind, name, payload, handler=handler, user=user, request=request, timeout=timeout)
     except Exception:  # the package could not be unpacked on this machine
         log.exception("cannot prepare %s for %s", name, installation)
-        return _finish(record, InvocationStatus.CRASH, error="the plugin package could not be prepared on this host",
-                       commit=commit)
+        return invocations.finish(record, InvocationStatus.CRASH, commit=commit,
+                                  error="the plugin package could not be prepared on this host")
     result = get_sandbox().invoke(call, bridge, queue_s=queue_s)
     if not result.ran and event is not None and kind == "hook":
         # Nothing ran (the tenant is over its budget, or the service is restarting): the
         # hook goes back to pending, and the dispatcher or the stalled sweep runs it again.
-        return _release(record, result.error or result.status, commit=commit)
-    value = result.value
-    if kind == "hook" and handler and isinstance(value, list) and len(value) == 1 and isinstance(value[0], dict):
-        value = value[0].get("value")
+        return invocations.release(record, result.error or result.status, commit=commit)
     error = ""
     if not result.ok:
         error = result.error or result.status
         if result.traceback:
             error = f"{error}\n{result.traceback}"
-    return _finish(
-        record, result.status, value=value if result.ok else None, error=error,
+    return invocations.finish(
+        record, result.status, value=result.value if result.ok else None, error=error,
         duration_ms=result.duration_ms, peak_kb=result.peak_rss_kb, logs=result.logs, commit=commit,
+        report=_report(result, bridge),
     )
 
 
-def _release(record: Invocation, reason: str, *, commit: bool) -> Invocation:
-    """Hand a claimed hook back: pending again, its attempt not spent."""
-    record.status = InvocationStatus.PENDING
-    record.error = reason[:500]
-    record.lease_until = None
-    if record.attempts:
-        record.attempts -= 1
-    if commit and record.pk:
-        record.save(update_fields=["status", "error", "lease_until", "attempts"])
-    return record
-
-
-def _finish(
-    record: Invocation, status: str, *, value: Any = None, error: str = "",
-    duration_ms: float | None = None, peak_kb: int | None = None, logs: list[str] | None = None,
-    commit: bool = True,
-) -> Invocation:
-    record.status = status
-    record.result = value
-    record.error = error
-    record.duration_ms = duration_ms
-    record.peak_memory_kb = peak_kb or None
-    record.logs = list(logs or [])[-_LOG_LINES_KEPT:]
-    record.finished_at = timezone.now()
-    record.lease_until = None
-    if commit:
-        record.save()
-    return record
+def _report(result, bridge: InstallationBridge) -> dict[str, Any]:
+    """What the sandbox and the host saw of the call: tripwires, and each ctx call (never its arguments)."""
+    return {
+        "tripwires": list(result.audit),
+        "rpc_calls": result.rpc_calls,
+        "ctx_calls": [{"method": c.method, "ms": c.duration_ms, "ok": c.outcome == "ok",
+                       **({"error": c.outcome} if c.outcome != "ok" else {})} for c in bridge.calls[:200]],
+    }

@@ -1,18 +1,25 @@
-"""Dispatching events to plugin handlers: who subscribes, in what order, and the two send modes.
-
-* Action events (``run_hooks``): each subscribed installation's handlers run in priority
-  order (higher first), each invocation claimed in the database so that a redelivered
-  task never runs a handler to completion twice. Different installations run at the same
-  time through the sandbox service, whose budgets keep one tenant from crowding others.
-* Filters (``apply_filters``): run synchronously as a chain; a failing or slow filter is
-  skipped and recorded, and the value passes on unchanged.
+"""The one dispatcher: which handlers an event reaches, in what order, and how they are sent.
 
 Tenancy is here, not at call sites: only the event's tenant's enabled installations are
-ever considered.
+ever considered (``handlers``). The order is one, documented, for every mode: higher
+priority first, then the plugin's slug, then the handler's name. A call of plugin code
+runs exactly one handler (the jail is told which), so every handler has its own record.
+
+Three send modes (``SendMode``):
+
+* ``ALL`` — action events (``send_all``): every handler, each with a durable row that is
+  created and claimed in bulk, exactly once to completion. Different installations run at
+  the same time through the sandbox service (whose budgets keep one tenant from crowding
+  others); one installation's handlers one after another, in order.
+* ``CHAINED`` — filters (``send_chained``): each handler receives the value the previous
+  one returned; a failing or slow handler is recorded and the value passes on unchanged.
+* ``ROBUST`` — trying handlers out (``send_robust``, test-event): every handler runs now,
+  in order, each outcome is returned; nothing is stored as an event.
 """
 from __future__ import annotations
 
 import datetime as dt
+import enum
 import logging
 import os
 import threading
@@ -21,153 +28,125 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import connection
 from django.db.models import Q
 from django.utils import timezone
 
-from plugins_core import runner
+from plugins_core import invocations, runner
 from plugins_core.events.models import Event, Subscription
-from plugins_core.models import TERMINAL_STATUSES, Installation, Invocation, InvocationStatus
+from plugins_core.invocations import Claim
+from plugins_core.models import Installation, Invocation, InvocationStatus
 
 __all__ = [
-    "Claim", "apply_filters", "record_pending", "run_event_hooks", "run_hooks", "stalled_invocations",
-    "subscribed_installations",
+    "Claim", "Handler", "SendMode", "handlers", "record_pending", "run_event_hooks", "send_all", "send_chained",
+    "send_robust", "stalled_invocations", "subscribed_installations",
 ]
 
 log = logging.getLogger(__name__)
 
-TERMINAL = TERMINAL_STATUSES
+
+class SendMode(enum.Enum):
+    ALL = "all"
+    CHAINED = "chained"
+    ROBUST = "robust"
 
 
-def _lease() -> dt.timedelta:
-    return dt.timedelta(seconds=settings.PLUGYARD_HOOK_LEASE_S)
+@dataclass(frozen=True)
+class Handler:
+    installation: Installation
+    subscription: Subscription
+
+    @property
+    def name(self) -> str:
+        return self.subscription.handler
+
+    def order(self) -> tuple[int, str, str]:
+        """The one order: higher priority first, then the plugin's slug, then the handler."""
+        return (-self.subscription.priority, self.installation.plugin.slug, self.subscription.handler)
 
 
-def _subscriptions(tenant, event_type: str, kind: str) -> list[tuple[Installation, list[Subscription]]]:
-    installations = list(
-        Installation.objects.for_tenant(tenant)
-        .filter(enabled=True, version__subscriptions__event=event_type, version__subscriptions__kind=kind)
-        .select_related("tenant", "plugin", "version")
-        .distinct()
-    )
-    by_version: dict[int, list[Subscription]] = {}
-    for subscription in Subscription.objects.filter(
-        version_id__in=[i.version_id for i in installations], event=event_type, kind=kind
-    ).order_by("-priority", "id"):
-        by_version.setdefault(subscription.version_id, []).append(subscription)
-    pairs = [(i, by_version.get(i.version_id, [])) for i in installations]
-    # Highest priority first across plugins; ties broken by slug so the order is stable.
-    pairs.sort(key=lambda pair: (-max((s.priority for s in pair[1]), default=0), pair[0].plugin.slug))
-    return pairs
+_KIND = {SendMode.ALL: "action", SendMode.ROBUST: "action", SendMode.CHAINED: "filter"}
+
+
+def handlers(tenant, name: str, mode: SendMode = SendMode.ALL) -> list[Handler]:
+    """Every handler ``tenant``'s enabled installations have for ``name``, in the one order."""
+    kind = _KIND[mode]
+    installations = {
+        installation.version_id: installation
+        for installation in Installation.objects.for_tenant(tenant)
+        .filter(enabled=True, version__subscriptions__event=name, version__subscriptions__kind=kind)
+        .select_related("tenant", "plugin", "version").distinct()
+    }
+    found = [Handler(installations[s.version_id], s)
+             for s in Subscription.objects.filter(version_id__in=list(installations), event=name, kind=kind)]
+    return sorted(found, key=Handler.order)
 
 
 def subscribed_installations(tenant, event_type: str) -> list[Installation]:
-    return [installation for installation, _ in _subscriptions(tenant, event_type, "action")]
+    """The installations an event reaches, each once, in the order of their first handler."""
+    seen: dict[int, Installation] = {}
+    for handler in handlers(tenant, event_type):
+        seen.setdefault(handler.installation.pk, handler.installation)
+    return list(seen.values())
 
 
-def _create_pending(event: Event, pairs: list[tuple[Installation, list[Subscription]]]) -> None:
-    Invocation.objects.bulk_create(
-        [
-            Invocation(tenant_id=event.tenant_id, installation=installation, event=event, kind="hook",
-                       name=subscription.handler, status=InvocationStatus.PENDING)
-            for installation, subscriptions in pairs
-            for subscription in subscriptions
-        ],
-        ignore_conflicts=True,  # a redelivered dispatch finds its rows there already
-    )
+# ---- ALL: action events, durable and exactly once
+
+def _pending_rows(event: Event, chosen: list[Handler]) -> list[Invocation]:
+    return [Invocation(tenant_id=event.tenant_id, installation=h.installation, event=event, kind="hook",
+                       name=h.name, status=InvocationStatus.PENDING) for h in chosen]
 
 
 def record_pending(event: Event) -> list[Installation]:
-    """A pending Invocation row per subscribed handler; returns the installations to run."""
-    pairs = _subscriptions(event.tenant, event.type, "action")
-    _create_pending(event, pairs)
-    return [installation for installation, _ in pairs]
+    """A pending Invocation row per handler the event reaches; returns the installations."""
+    chosen = handlers(event.tenant, event.type)
+    invocations.create_pending(_pending_rows(event, chosen))
+    return list({h.installation.pk: h.installation for h in chosen}.values())
 
 
 def stalled_invocations(limit: int = 1000) -> list[tuple[int, int]]:
     """(event, installation) pairs whose hooks were lost on their way or died mid-run."""
     now = timezone.now()
-    stalled = Invocation.objects.filter(event__isnull=False, installation__enabled=True).filter(
+    stalled = Invocation.objects.filter(event__isnull=False, kind="hook", installation__enabled=True).filter(
         Q(status=InvocationStatus.PENDING, created_at__lt=now - dt.timedelta(seconds=settings.PLUGYARD_HOOK_PENDING_GRACE_S))
         | Q(status=InvocationStatus.RUNNING, lease_until__lt=now)
     )
     return list(stalled.values_list("event_id", "installation_id").distinct()[:limit])
 
 
-@dataclass
-class Claim:
-    invocation: Invocation
-    run: bool  # False: finished already, or another worker holds a live lease
-    retry_after: float = 0.0  # > 0: try again then (a live lease elsewhere, or nothing ran)
+def send_all(event: Event, installations: list[Installation] | None = None) -> list[Claim]:
+    """Run every handler ``event`` reaches (of ``installations`` only, when given).
 
-
-def _claim_all(event: Event, installation_ids: list[int]) -> list[Claim]:
-    """Take the right to run each of these installations' handlers for ``event`` — in one
-    transaction for all of them, exactly once to completion. Rows another worker is
-    claiming this instant are skipped (it has them); live leases are left to their holder."""
-    now = timezone.now()
-    claims: list[Claim] = []
-    with transaction.atomic():
-        rows = (Invocation.objects.select_for_update(skip_locked=True, of=("self",))
-                .filter(event=event, installation_id__in=installation_ids, kind="hook").order_by("id"))
-        taken = []
-        for invocation in rows:
-            if invocation.status in TERMINAL:
-                claims.append(Claim(invocation, False))
-            elif (invocation.status == InvocationStatus.RUNNING and invocation.lease_until
-                  and invocation.lease_until > now):
-                claims.append(Claim(invocation, False, (invocation.lease_until - now).total_seconds()))
-            else:
-                invocation.status = InvocationStatus.RUNNING
-                invocation.attempts += 1
-                invocation.lease_until = now + _lease()
-                taken.append(invocation)
-                claims.append(Claim(invocation, True))
-        Invocation.objects.bulk_update(taken, ["status", "attempts", "lease_until"])
-    return claims
-
-
-_RECORD_FIELDS = ["status", "result", "error", "duration_ms", "peak_memory_kb", "logs", "finished_at",
-                  "lease_until", "attempts"]
-
-
-def run_hooks(event: Event, installations: list[Installation]) -> list[Claim]:
-    """Run every handler these installations have for ``event``; the one path for action hooks.
-
-    Rows are created and claimed in bulk; each installation's handlers run in priority
-    order (it has one warm worker), different installations' at the same time through the
-    sandbox service; the outcomes are written together. Returns every handler's claim: a
-    claim with ``retry_after`` must be tried again then (a lease held elsewhere, or a call
-    that never ran because the tenant was over budget or the service was away).
+    Returns every handler's claim: one with ``retry_after`` must be tried again then (a
+    lease held elsewhere, or a call that never ran: the tenant over budget, no service).
     """
-    pairs = [pair for pair in _subscriptions(event.tenant, event.type, "action")
-             if pair[0].pk in {i.pk for i in installations}]
-    if not pairs:
+    chosen = handlers(event.tenant, event.type)
+    if installations is not None:
+        wanted = {installation.pk for installation in installations}
+        chosen = [h for h in chosen if h.installation.pk in wanted]
+    if not chosen:
         return []
-    _create_pending(event, pairs)
-    claims = _claim_all(event, [installation.pk for installation, _ in pairs])
-    order = {(installation.pk, s.handler): n for installation, subs in pairs for n, s in enumerate(subs)}
-    by_installation = {installation.pk: installation for installation, _ in pairs}
-    groups: dict[int, list[Invocation]] = {}
-    for current in claims:
-        if current.run:
-            groups.setdefault(current.invocation.installation_id, []).append(current.invocation)
-    jobs = [(by_installation[pk], sorted(records, key=lambda r: order.get((pk, r.name), 0)))
-            for pk, records in groups.items()]
-    rank = {installation.pk: n for n, (installation, _) in enumerate(pairs)}
-    jobs.sort(key=lambda job: rank[job[0].pk])  # highest priority first, as in _subscriptions
-    if len(jobs) > 1 and not connection.in_atomic_block:
+    invocations.create_pending(_pending_rows(event, chosen))
+    claims = invocations.claim_rows(Invocation.objects.filter(
+        event=event, kind="hook", installation_id__in={h.installation.pk for h in chosen}))
+    rank = {(h.installation.pk, h.name): n for n, h in enumerate(chosen)}
+    by_installation: dict[int, list[Invocation]] = {}
+    for claim in sorted(claims, key=lambda c: rank.get((c.invocation.installation_id, c.invocation.name), 0)):
+        if claim.run:
+            by_installation.setdefault(claim.invocation.installation_id, []).append(claim.invocation)
+    installations_by_pk = {h.installation.pk: h.installation for h in chosen}
+    groups = [(installations_by_pk[pk], records) for pk, records in by_installation.items()]
+    if len(groups) > 1 and not connection.in_atomic_block:
         # Threads have connections of their own, which cannot see an open transaction's rows:
         # inside one (a test, a caller's atomic block) the hooks run here, one after another.
-        list(_pool().map(lambda job: _run_group(event, *job, own_connection=True), jobs))
+        list(_pool().map(lambda group: _run_group(event, *group, own_connection=True), groups))
     else:
-        for installation, records in jobs:
+        for installation, records in groups:
             _run_group(event, installation, records, own_connection=False)
-    finished = [record for _, records in jobs for record in records]
-    Invocation.objects.bulk_update(finished, _RECORD_FIELDS)
-    for current in claims:
-        if current.run and current.invocation.status == InvocationStatus.PENDING:
-            current.retry_after = 1.0  # handed back unrun (see runner._release)
+    invocations.save_all([record for _, records in groups for record in records])
+    for claim in claims:
+        if claim.run and claim.invocation.status == InvocationStatus.PENDING:
+            claim.retry_after = 1.0  # handed back unrun (invocations.release)
     return claims
 
 
@@ -179,11 +158,6 @@ def _run_group(event: Event, installation: Installation, records: list[Invocatio
     finally:
         if own_connection:
             connection.close()  # this pool thread's own connection; the next task opens a fresh one
-
-
-def run_event_hooks(event: Event, installation: Installation) -> list[Claim]:
-    """Run every handler ``installation`` has for ``event``, in priority order."""
-    return run_hooks(event, [installation])
 
 
 _executor: ThreadPoolExecutor | None = None
@@ -201,13 +175,27 @@ def _pool() -> ThreadPoolExecutor:
         return _executor
 
 
-def apply_filters(tenant, name: str, value: Any) -> Any:
-    """Run the filter chain ``name`` over ``value`` synchronously; failures pass the value on."""
-    for installation, subscriptions in _subscriptions(tenant, name, "filter"):
-        for subscription in subscriptions:
-            record = runner.invoke(installation, kind="filter", name=name, handler=subscription.handler, payload=value)
-            if record.status == InvocationStatus.OK:
-                value = record.result
-            else:
-                log.info("filter %s of %s skipped: %s", subscription.handler, installation, record.status)
+# ---- CHAINED: filters
+
+def send_chained(tenant, name: str, value: Any) -> Any:
+    """Run the filter chain ``name`` over ``value`` now; a failing filter passes the value on."""
+    for handler in handlers(tenant, name, SendMode.CHAINED):
+        record = runner.invoke(handler.installation, kind="filter", name=name, handler=handler.name, payload=value)
+        if record.status == InvocationStatus.OK:
+            value = record.output
+        else:
+            log.info("filter %s of %s skipped: %s", handler.name, handler.installation, record.status)
     return value
+
+
+# ---- ROBUST: every handler now, every outcome returned
+
+def send_robust(tenant, name: str, payload: Any, *, user=None) -> list[Invocation]:
+    """Run every handler of ``name`` now, in order, each recorded; nothing is stored as an event."""
+    return [runner.invoke(h.installation, kind="hook", name=name, handler=h.name, payload=payload, user=user)
+            for h in handlers(tenant, name, SendMode.ROBUST)]
+
+
+def run_event_hooks(event: Event, installation: Installation) -> list[Claim]:
+    """Run every handler ``installation`` has for ``event``, in order (a retry, the stalled sweep)."""
+    return send_all(event, [installation])

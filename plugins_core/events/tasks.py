@@ -32,7 +32,7 @@ def dispatch_event(event_id: int) -> int:
     installations = dispatch.record_pending(event)
     deliver_webhooks(event)
     Event.objects.filter(pk=event.pk, dispatched_at__isnull=True).update(dispatched_at=timezone.now())
-    _retry_later(event, dispatch.run_hooks(event, installations))
+    _retry_later(event, dispatch.send_all(event, installations))
     return len(installations)
 
 

@@ -9,10 +9,9 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from django.db import IntegrityError, transaction
 from plugyard_sdk.webhooks import WebhookSpec
 
-from plugins_core import runner
+from plugins_core import invocations, runner
 from plugins_core.events.models import Event
 from plugins_core.models import Installation, Invocation, InvocationStatus
 
@@ -33,38 +32,28 @@ def build_body(installation: Installation, spec: WebhookSpec, event: Event, *, r
     """The body to send; ``rerun_failed`` (a redelivery) runs a transform that failed before again."""
     if spec.transform is None:
         return Body(encode(event.payload))
-    record = _transform_record(installation, spec.transform.entry, event, rerun_failed)
-    if record.status not in (InvocationStatus.OK, InvocationStatus.RUNNING):
-        return Body(None, _failure(spec, record))
-    if record.status == InvocationStatus.RUNNING:
-        record = runner.invoke(
-            installation, kind="transform", name=spec.transform.entry, payload=event.payload, event=event, record=record,
-        )
+    entry = spec.transform.entry
+    claim = invocations.claim_one(
+        {"event": event, "installation": installation, "name": entry},
+        {"tenant_id": installation.tenant_id, "kind": "transform"}, rerun_failed=rerun_failed,
+    )
+    record = claim.invocation
+    if claim.run:
+        record = runner.invoke(installation, kind="transform", name=entry, payload=event.payload, event=event,
+                               record=record)
+        value = record.output
+    elif record.status == InvocationStatus.OK:
+        if (record.report or {}).get("truncated", {}).get("result"):
+            return Body(None, f"the transform {entry} returned more than the invocation log keeps; "
+                              "its body cannot be sent again")
+        value = record.result  # transformed before, by another delivery of this event
+    elif claim.retry_after:
+        return Body(None, f"the transform {entry} is running for another delivery of this event")
+    else:
+        value = None
     if record.status != InvocationStatus.OK:
         return Body(None, _failure(spec, record))
-    return Body(encode(record.result))
-
-
-def _transform_record(installation: Installation, entry: str, event: Event, rerun_failed: bool) -> Invocation:
-    """The transform's Invocation for this event: finished already, or ours to run now."""
-    for _ in range(2):
-        try:
-            with transaction.atomic():
-                record, created = Invocation.objects.get_or_create(
-                    event=event, installation=installation, name=entry,
-                    defaults={"tenant_id": installation.tenant_id, "kind": "transform",
-                              "status": InvocationStatus.RUNNING, "attempts": 1},
-                )
-        except IntegrityError:  # another delivery of this event created it first
-            continue
-        # Left running by a worker that died (the delivery's lease ran out), or failed before
-        # and redelivered (perhaps after an upgrade fixed it): run it again.
-        if not created and (record.status in (InvocationStatus.RUNNING, InvocationStatus.PENDING)
-                            or (rerun_failed and record.status != InvocationStatus.OK)):
-            record.status = InvocationStatus.RUNNING
-            record.attempts += 1
-        return record
-    raise RuntimeError(f"could not record the transform {entry} of event {event.pk}")
+    return Body(encode(value))
 
 
 def _failure(spec: WebhookSpec, record: Invocation) -> str:

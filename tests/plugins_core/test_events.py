@@ -5,7 +5,7 @@ import pytest
 from django.db import transaction
 
 from devices.models import Device
-from plugins_core.events.dispatch import apply_filters, run_event_hooks
+from plugins_core.events.dispatch import run_event_hooks, send_chained
 from plugins_core.events.emit import EventError, emit
 from plugins_core.models import Event, Installation, Invocation
 from tests.conftest import make_zip, plugin_files, upload
@@ -124,7 +124,7 @@ def test_a_handler_runs_to_completion_once_per_event(owner):
 
 def test_the_ops_center_filter_enriches_device_data(owner, ops_tar):
     _enable(owner, ops_tar)
-    value = apply_filters(owner.tenant, "device.data.process", {"name": "sensor"})
+    value = send_chained(owner.tenant, "device.data.process", {"name": "sensor"})
     assert value["plugin_processed"] is True and "processed_at" in value
     assert Invocation.objects.get(kind="filter").status == "ok"
 
@@ -142,7 +142,7 @@ async def explode(data):
 def test_a_failing_filter_passes_the_value_on(owner, ops_tar):
     _enable(owner, _plugin("bad-filter", BAD_FILTER))
     _enable(owner, ops_tar)
-    value = apply_filters(owner.tenant, "device.data.process", {"name": "sensor"})
+    value = send_chained(owner.tenant, "device.data.process", {"name": "sensor"})
     assert value["plugin_processed"] is True
     assert Invocation.objects.get(name="explode").status == "error"
 

@@ -66,7 +66,7 @@ def test_attack_is_contained(supervisor, tmp_path: Path, attack: Path) -> None:
     # ... and the host keeps serving: this installation (fresh worker if the old one died) ...
     if attack.stem not in {"a01_import_os"}:
         again = call(supervisor, plugin, "hook", "ping", {}, bridge=bridge, installation=installation)
-        assert again.status == "ok" and again.value[0]["value"] == "pong", again
+        assert again.status == "ok" and again.value == "pong", again
     # ... and everyone else.
     benign = make_plugin(tmp_path / "benign", {"main.py": "from src.ext.sdk import hook" + PING})
     assert call(supervisor, benign, "hook", "ping", {}, installation="bystander").status == "ok"
@@ -93,7 +93,7 @@ def test_no_state_crosses_installations(supervisor, tmp_path: Path) -> None:
     planted = call(supervisor, plugin, "hook", "plant", {"secret": "victim-secret-123"}, installation="victim")
     assert planted.status == "ok"
     probe = call(supervisor, plugin, "hook", "attack", {}, installation="attacker")
-    assert probe.status == "ok" and probe.value[0]["value"] == "contained: SECRET=None", probe
+    assert probe.status == "ok" and probe.value == "contained: SECRET=None", probe
 
 
 def test_output_flood_is_capped(supervisor, tmp_path: Path) -> None:

@@ -86,7 +86,7 @@ def test_the_socket_is_owner_only_and_ctx_calls_come_back_to_the_caller(running,
     client = SandboxClient(policy, socket_path)
     bridge = DictBridge(secrets={"API_KEY": "k-123"})
     result = client.invoke(_call(plugin, "hook", "secret"), bridge)
-    assert result.status == "ok" and result.value[0]["value"] == "k-123"
+    assert result.status == "ok" and result.value == "k-123"
     assert bridge.calls == [("secrets.get", {"name": "API_KEY"})]  # answered here, in the caller
 
 

@@ -41,7 +41,7 @@ def test_fallback_without_bwrap_and_seccomp_still_runs_and_says_so(tmp_path: Pat
     try:
         assert sup.layers()["namespaces"] is False and sup.layers()["seccomp"] is False
         plugin = make_plugin(tmp_path / "p", {"main.py": HOOK + "\nimport random\n"})
-        assert call(sup, plugin, "hook", "ping", {"a": 1}).value[0]["value"] == {"a": 1}
+        assert call(sup, plugin, "hook", "ping", {"a": 1}).value == {"a": 1}
         bad = make_plugin(tmp_path / "bad", {"main.py": 'from src.ext.sdk import hook\nimport os\n'})
         assert "not allowed" in call(sup, bad, "hook", "ping", {}).error
     finally:
@@ -79,7 +79,7 @@ def test_crashed_worker_is_replaced(supervisor, tmp_path: Path) -> None:
         if not os.path.exists(f"/proc/{pid}"):
             break
         time.sleep(0.01)
-    assert call(supervisor, plugin, "hook", "ping", 2, installation="victim").value[0]["value"] == 2
+    assert call(supervisor, plugin, "hook", "ping", 2, installation="victim").value == 2
     assert supervisor.stats()["worker_pids"][f"{plugin}|victim"] != pid
 
 
@@ -123,7 +123,7 @@ def test_thread_safe_under_concurrency(supervisor, tmp_path: Path) -> None:
     def worker(n: int) -> None:
         for i in range(15):
             r = call(supervisor, plugin, "hook", "ping", [n, i], installation=f"t{n % 4}")
-            if r.status != "ok" or r.value[0]["value"] != [n, i]:
+            if r.status != "ok" or r.value != [n, i]:
                 failures.append(r)
 
     threads = [threading.Thread(target=worker, args=(n,)) for n in range(8)]
@@ -157,7 +157,7 @@ def test_many_threads_on_one_installation_while_versions_are_evicted(tmp_path: P
     def busy(n: int) -> None:
         for i in range(25):
             r = call(sup, shared, "hook", "ping", [n, i], bridge=DictBridge(secrets={"K": "v"}), installation="one")
-            if r.status != "ok" or r.value[0]["value"] != [[n, i], ["v", "v", "v"]]:
+            if r.status != "ok" or r.value != [[n, i], ["v", "v", "v"]]:
                 failures.append((r.status, r.error))
 
     def churn() -> None:

@@ -5,7 +5,8 @@ Calling conventions (documented in docs/sandbox.md):
 - Ops-Center: hooks `fn(**payload)`, filters `fn(value) -> value`, routes `fn(**path_params)`,
   lifecycle `fn()`, scheduled tasks `fn(**kwargs)`; `async def` handlers are driven here.
 - transforms: `fn(event_data)` from `path/to/file.py#function`.
-Routes are resolved here, by path and method, so the host needs only the request.
+Routes are resolved here, by path and method, so the host needs only the request. A hook or
+filter call runs exactly one handler, named by the host, whose dispatcher orders them.
 """
 
 from __future__ import annotations
@@ -23,14 +24,6 @@ class MethodNotAllowed(LookupError):
     """The route exists but not for this HTTP method."""
 
 
-class PartialFailure(Exception):
-    """Some of several hook handlers failed; the others' results are kept."""
-
-    def __init__(self, cause: BaseException, partial_value: Any) -> None:
-        super().__init__(str(cause))
-        self.cause, self.partial_value = cause, partial_value
-
-
 def _ctx(context: dict[str, Any]) -> Any:
     from plugyard_sdk.context import PluginContext
 
@@ -39,38 +32,29 @@ def _ctx(context: dict[str, Any]) -> Any:
                          request=context.get("request"))
 
 
+def _one(regs: list[Any], what: str, name: str, handler: str | None) -> Any:
+    """The one handler a call runs: the host names it (its dispatcher orders and records
+    each handler separately); unnamed, the event must have exactly one."""
+    chosen = [r for r in regs if handler in (None, r.handler)]
+    if not chosen:
+        raise NotFound(f"the plugin has no {what} {handler or ''} for '{name}'".replace("  ", " "))
+    if len(chosen) > 1:
+        raise NotFound(f"the plugin has {len(chosen)} {what}s for '{name}'; a call runs one, by name")
+    return chosen[0]
+
+
 def _hook(worker: Any, event: str, payload: Any, context: dict[str, Any], handler: str | None) -> Any:
-    regs = [r for r in worker.registry.handlers_for(event) if handler in (None, r.handler)]
-    if not regs:
-        raise NotFound(f"the plugin has no handler for event '{event}'")
-    results: list[dict[str, Any]] = []
-    first_error: BaseException | None = None
-    for reg in regs:
-        try:
-            if reg.style == "sbh":
-                value = worker._run_plugin(reg.fn, _ctx(context), payload)
-            elif isinstance(payload, dict):
-                value = worker._run_plugin(reg.fn, **payload)
-            else:
-                value = worker._run_plugin(reg.fn, payload)
-            results.append({"handler": reg.handler, "status": "ok", "value": value})
-        except MemoryError:
-            raise
-        except Exception as exc:  # robust mode: the other handlers still run
-            results.append({"handler": reg.handler, "status": "error", "error": f"{type(exc).__name__}: {exc}"})
-            first_error = first_error or exc
-    if first_error is not None:
-        raise PartialFailure(first_error, results)
-    return results
+    reg = _one(worker.registry.handlers_for(event), "handler", event, handler)
+    if reg.style == "sbh":
+        return worker._run_plugin(reg.fn, _ctx(context), payload)
+    if isinstance(payload, dict):
+        return worker._run_plugin(reg.fn, **payload)
+    return worker._run_plugin(reg.fn, payload)
 
 
 def _filter(worker: Any, name: str, value: Any, handler: str | None) -> Any:
-    regs = [r for r in worker.registry.handlers_for(name, "filter") if handler in (None, r.handler)]
-    if not regs:
-        raise NotFound(f"the plugin has no filter for '{name}'")
-    for reg in regs:
-        value = worker._run_plugin(reg.fn, value)
-    return value
+    reg = _one(worker.registry.handlers_for(name, "filter"), "filter", name, handler)
+    return worker._run_plugin(reg.fn, value)
 
 
 def _route(worker: Any, path: str | None, context: dict[str, Any]) -> dict[str, Any]:
