@@ -151,6 +151,12 @@ class Invocation(TenantOwned):
     logs = models.JSONField(default=list, blank=True)
     result = models.JSONField(null=True, blank=True)
     error = models.TextField(blank=True)
+    report = models.JSONField(
+        default=dict, blank=True,
+        help_text='What the sandbox and host observed: {"ctx_calls": [{"method", "ms", "ok", "error"?}], '
+                  '"tripwires": [...], "rpc_calls": n, "truncated": {"result": bool, "logs": bool}}; '
+                  "{} when nothing ran.",
+    )
     attempts = models.PositiveSmallIntegerField(default=0)
     lease_until = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
