@@ -7,6 +7,9 @@ from plugins_core.webhooks import api as webhooks_api
 urlpatterns = [
     path("", include("plugins_core.jobs.urls")),
     path("events/", events_api.EventListView.as_view(), name="event-list"),
+    # <str:>, not <int:>: a non-integer id is a 400 naming it, not a 404 from the resolver.
+    path("events/<str:pk>", events_api.EventDetailView.as_view(), name="event-detail"),
+    path("invocations", events_api.TenantInvocationListView.as_view(), name="invocation-list"),
     path("plugins/", api.InstallationListView.as_view(), name="plugin-list"),
     path("plugins/upload", api.UploadView.as_view(), name="plugin-upload"),
     path("plugins/test-event", events_api.TestEventView.as_view(), name="plugin-test-event"),

@@ -1,25 +1,35 @@
-"""Event endpoints: run a test event synchronously, and browse a plugin's invocation log."""
+"""Event endpoints: run a test event synchronously, and read back the tenant's activity.
+
+The activity views — one event with every handler's outcome, the tenant's invocation log,
+one plugin's invocation log — share one set of filters and one serializer. Tenancy is the
+query layer's (``for_tenant``): another tenant's event or installation is not found (404).
+"""
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Iterable, Mapping
+
+from django.db.models import Prefetch, QuerySet
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from django.utils.dateparse import parse_datetime
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import serializers
 from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.parsers import JSONParser
+from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from config.errors import ApiError
 from config.query_filters import filter_by_query
-from plugins_core import runner
 from plugins_core.events import dispatch
 from plugins_core.events.emit import EventError, validate_payload
-from plugins_core.events.models import Event, Subscription
+from plugins_core.events.models import Event
 from plugins_core.models import Installation, Invocation, InvocationStatus
 from tenants.models import Role
 from tenants.permissions import role_required
 
-__all__ = ["EventListView", "InvocationListView", "TestEventView"]
+__all__ = ["EventDetailView", "EventListView", "InvocationListView", "TenantInvocationListView", "TestEventView"]
 
 
 class JSONBodyParser(JSONParser):
@@ -33,14 +43,67 @@ class TestEventSerializer(serializers.Serializer):
     event_data = serializers.JSONField(default=dict)
 
 
+class CtxCallSerializer(serializers.Serializer):
+    method = serializers.CharField()
+    ms = serializers.FloatField()
+    ok = serializers.BooleanField()
+    error = serializers.CharField(required=False, help_text="Short; only when the call failed.")
+
+
+class ReportTruncationSerializer(serializers.Serializer):
+    result = serializers.BooleanField()
+    logs = serializers.BooleanField()
+
+
+class InvocationReportSerializer(serializers.Serializer):
+    """The shape of ``Invocation.report``, for the schema: what the sandbox and host observed."""
+
+    # Not required: a call refused before it ran, or recorded before reports were, has ``{}``.
+    ctx_calls = CtxCallSerializer(many=True, required=False, help_text="Each ctx call, in order, with its time.")
+    tripwires = serializers.ListField(child=serializers.CharField(), required=False,
+                                      help_text="Audit-hook events the jail flagged.")
+    rpc_calls = serializers.IntegerField(required=False, help_text="Calls from the jail back to the host.")
+    truncated = ReportTruncationSerializer(required=False, help_text="Whether the stored result or logs were cut.")
+
+
+@extend_schema_field(InvocationReportSerializer)
+class ReportField(serializers.JSONField):
+    """``Invocation.report`` exactly as stored (``{}`` when nothing ran), documented by its shape.
+
+    Rendered as stored rather than through ``InvocationReportSerializer`` so that a row recorded before a
+    key existed, or with a key added later, still reads back whole instead of failing the page.
+    """
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(read_only=True, **kwargs)
+
+
 class InvocationSerializer(serializers.ModelSerializer):
+    installation = serializers.IntegerField(source="installation_id", read_only=True)
     plugin = serializers.CharField(source="installation.plugin.slug", read_only=True)
     event_type = serializers.CharField(source="event.type", default=None, read_only=True)
+    report = ReportField()
 
     class Meta:
         model = Invocation
-        fields = ["id", "plugin", "kind", "name", "event_type", "status", "duration_ms", "peak_memory_kb",
-                  "logs", "result", "error", "attempts", "created_at", "finished_at"]
+        fields = ["id", "installation", "plugin", "kind", "name", "event", "event_type", "status", "duration_ms",
+                  "peak_memory_kb", "logs", "result", "error", "attempts", "created_at", "finished_at", "report"]
+        read_only_fields = fields
+
+
+class EventHandlerSerializer(serializers.ModelSerializer):
+    """One handler's outcome for an event."""
+
+    installation = serializers.IntegerField(source="installation_id", read_only=True)
+    plugin = serializers.CharField(source="installation.plugin.slug", read_only=True)
+    handler = serializers.CharField(source="name", read_only=True)
+    report = ReportField()
+
+    class Meta:
+        model = Invocation
+        fields = ["id", "plugin", "installation", "handler", "kind", "status", "attempts", "result", "error",
+                  "duration_ms", "created_at", "finished_at", "report"]
+        read_only_fields = fields
 
 
 class EventSerializer(serializers.ModelSerializer):
@@ -49,6 +112,68 @@ class EventSerializer(serializers.ModelSerializer):
     class Meta:
         model = Event
         fields = ["id", "type", "payload", "depth", "source_plugin", "created_at", "dispatched_at"]
+
+
+class EventDetailSerializer(EventSerializer):
+    handlers = EventHandlerSerializer(many=True, read_only=True,
+                                      help_text="Every invocation of this event, in the order it was dispatched.")
+
+    class Meta(EventSerializer.Meta):
+        fields = [*EventSerializer.Meta.fields, "handlers"]
+
+
+#: The largest id a database integer column holds: a bigger number names no row, and on
+#: SQLite it would overflow inside the query (a 500), so it is refused like any other non-id.
+_MAX_ID = 2**63 - 1
+
+
+def _parse_id(value: str, param: str) -> int:
+    """``value`` as a row id, or a 400 naming ``param``."""
+    if value.isascii() and value.isdigit() and 0 < int(value) <= _MAX_ID:
+        return int(value)
+    raise ApiError(f"{param} must be a positive integer.",
+                   details=[{"field": param, "code": "invalid", "message": "Not a positive integer."}])
+
+
+def _parse_since(value: str) -> dt.datetime:
+    try:
+        moment = parse_datetime(value)
+    except ValueError:  # well-formed but impossible, such as month 13
+        moment = None
+    if moment is None:
+        raise ApiError("since must be an ISO 8601 date-time.",
+                       details=[{"field": "since", "code": "invalid", "message": "not a date-time"}])
+    return moment
+
+
+#: The filters every invocation list takes: query parameter -> field, and the closed sets.
+INVOCATION_FILTERS = {"kind": "kind", "status": "status", "name": "name", "event_type": "event__type"}
+INVOCATION_CHOICES = {"kind": [kind for kind, _ in Invocation.KIND_CHOICES], "status": InvocationStatus.values}
+_PARAMETER_DOCS = {
+    "kind": "One of " + ", ".join(INVOCATION_CHOICES["kind"]) + ".",
+    "status": "One of " + ", ".join(INVOCATION_CHOICES["status"]) + ".",
+    "name": "The handler, route, job or hook name.",
+    "event_type": "The type of the event that caused the call.",
+    "since": "Only calls created at or after this ISO 8601 date-time.",
+    "plugin": "The plugin's slug.",
+    "installation": "The installation's id (what /api/plugins/<id>/… takes).",
+}
+
+
+def _parameters(names: Iterable[str]) -> list[OpenApiParameter]:
+    return [OpenApiParameter(name, str, required=False, description=_PARAMETER_DOCS[name]) for name in names]
+
+
+def _invocation_page(view: APIView, request: Request, records: QuerySet, lookups: Mapping[str, str]) -> Response:
+    """``records`` narrowed by the query's filters, newest first, one page of them."""
+    records = filter_by_query(records, request.query_params, lookups, INVOCATION_CHOICES)
+    since = request.query_params.get("since")
+    if since:
+        records = records.filter(created_at__gte=_parse_since(since))
+    records = records.select_related("installation__plugin", "event").order_by("-created_at", "-id")
+    paginator = LimitOffsetPagination()
+    page = paginator.paginate_queryset(records, request, view=view)
+    return paginator.get_paginated_response(InvocationSerializer(page, many=True).data)
 
 
 def outcome(record: Invocation) -> dict:
@@ -83,50 +208,45 @@ class TestEventView(APIView):
             validate_payload(event_type, event_data)
         except EventError as exc:
             raise ApiError(exc.message, code=exc.code, details=[{"field": exc.field, "code": exc.code, "message": exc.message}]) from None
-        outcomes = []
-        for installation in dispatch.subscribed_installations(request.tenant, event_type):
-            handlers = Subscription.objects.filter(version_id=installation.version_id, event=event_type, kind="action")
-            for subscription in handlers.order_by("-priority", "id"):
-                record = runner.invoke(
-                    installation, kind="hook", name=event_type, handler=subscription.handler,
-                    payload=event_data, user=request.user,
-                )
-                outcomes.append(outcome(record))
-        return Response({"event_type": event_type, "handlers": outcomes})
+        records = dispatch.send_robust(request.tenant, event_type, event_data, user=request.user)
+        return Response({"event_type": event_type, "handlers": [outcome(record) for record in records]})
 
 
 class InvocationListView(APIView):
+    """One installation's invocation log, newest first."""
+
+    pagination_class = LimitOffsetPagination  # read by the schema: a paged `results` list
     permission_classes = [role_required(Role.DEVELOPER)]
-    FILTERS = {"kind": "kind", "status": "status", "name": "name", "event_type": "event__type"}
 
     @extend_schema(
-        parameters=[OpenApiParameter(name, str, required=False) for name in ["kind", "status", "name", "event_type", "since"]],
+        parameters=_parameters(["kind", "status", "name", "event_type", "since"]),
         responses=InvocationSerializer(many=True),
         summary="A plugin's invocation log, newest first",
     )
     def get(self, request, pk: int):
         installation = get_object_or_404(Installation.objects.for_tenant(request.tenant), pk=pk)
-        records = (
-            Invocation.objects.for_tenant(request.tenant)
-            .filter(installation=installation)
-            .select_related("installation__plugin", "event")
-        )
-        records = filter_by_query(records, request.query_params, self.FILTERS, {"status": InvocationStatus.values})
-        since = request.query_params.get("since")
-        if since:
-            from django.utils.dateparse import parse_datetime
+        records = Invocation.objects.for_tenant(request.tenant).filter(installation=installation)
+        return _invocation_page(self, request, records, INVOCATION_FILTERS)
 
-            try:
-                moment = parse_datetime(since)
-            except ValueError:
-                moment = None
-            if moment is None:
-                raise ApiError("since must be an ISO 8601 date-time.",
-                               details=[{"field": "since", "code": "invalid", "message": "not a date-time"}])
-            records = records.filter(created_at__gte=moment)
-        paginator = LimitOffsetPagination()
-        page = paginator.paginate_queryset(records, request, view=self)
-        return paginator.get_paginated_response(InvocationSerializer(page, many=True).data)
+
+class TenantInvocationListView(APIView):
+    """Every invocation of the tenant's plugins, newest first."""
+
+    pagination_class = LimitOffsetPagination  # read by the schema: a paged `results` list
+    permission_classes = [role_required(Role.DEVELOPER)]
+    FILTERS = {**INVOCATION_FILTERS, "plugin": "installation__plugin__slug", "installation": "installation_id"}
+
+    @extend_schema(
+        parameters=_parameters(["kind", "status", "name", "event_type", "since", "plugin", "installation"]),
+        responses=InvocationSerializer(many=True),
+        summary="The tenant's invocation log across its plugins, newest first",
+    )
+    def get(self, request):
+        installation = request.query_params.get("installation")
+        if installation:
+            _parse_id(installation, "installation")
+        records = Invocation.objects.for_tenant(request.tenant)
+        return _invocation_page(self, request, records, self.FILTERS)
 
 
 class EventListView(APIView):
@@ -144,3 +264,26 @@ class EventListView(APIView):
         paginator = LimitOffsetPagination()
         page = paginator.paginate_queryset(events, request, view=self)
         return paginator.get_paginated_response(EventSerializer(page, many=True).data)
+
+
+class EventDetailView(APIView):
+    """One of the tenant's events with every handler's outcome, in the order they were dispatched.
+
+    Dispatch records a pending row per handler in its order (priority, then slug) before
+    any runs, so the rows' ids are that order.
+    """
+
+    permission_classes = [role_required(Role.DEVELOPER)]
+
+    @extend_schema(
+        parameters=[OpenApiParameter("id", int, OpenApiParameter.PATH, description="The event's id.")],
+        responses=EventDetailSerializer,
+        summary="One event and every handler's outcome",
+    )
+    def get(self, request, pk: str):
+        handlers = (Invocation.objects.for_tenant(request.tenant)
+                    .select_related("installation__plugin").order_by("id"))
+        events = (Event.objects.for_tenant(request.tenant).select_related("source_installation__plugin")
+                  .prefetch_related(Prefetch("invocations", queryset=handlers, to_attr="handlers")))
+        event = get_object_or_404(events, pk=_parse_id(pk, "id"))
+        return Response(EventDetailSerializer(event).data)
