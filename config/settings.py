@@ -239,6 +239,12 @@ PLUGYARD_HTTP = {
 }
 PLUGYARD_STORAGE = {"max_keys": 1000, "max_bytes": 5 * 1024 * 1024, "max_value_bytes": 1024 * 1024}
 PLUGYARD_FILES = {"max_file_bytes": 10 * 1024 * 1024, "max_list": 1000}
+# Budgets per tenant on what its plugins can multiply (plugins_core/usage.py).
+PLUGYARD_TENANT_BUDGETS = {
+    "file_bytes": env_int("PLUGYARD_TENANT_FILE_BYTES", 1024 * 1024 * 1024),
+    "file_count": env_int("PLUGYARD_TENANT_FILE_COUNT", 10_000),
+    "log_bytes_per_day": env_int("PLUGYARD_TENANT_LOG_BYTES_PER_DAY", 256 * 1024 * 1024),
+}
 # ctx.llm: any OpenAI-compatible chat-completions server; off unless a base URL is set.
 PLUGYARD_LLM = {
     "base_url": os.environ.get("PLUGYARD_LLM_BASE_URL") or None,
@@ -254,6 +260,8 @@ PLUGYARD_EMAIL = {"max_recipients": 20, "max_subject_chars": 200, "max_body_byte
 EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "plugins@localhost")
 PLUGYARD_MAX_EMIT_DEPTH = env_int("PLUGYARD_MAX_EMIT_DEPTH", 5)
+# ... and how many events one originating event may lead to, however wide the chain fans out.
+PLUGYARD_MAX_EVENTS_PER_ROOT = env_int("PLUGYARD_MAX_EVENTS_PER_ROOT", 20)
 # Hook delivery: how long a claimed hook may run before another worker may take it over
 # (hooks have a 5 s deadline; the rest is slack), and how long a pending hook may wait
 # before it is taken for lost and queued again (recover_stalled_invocations).

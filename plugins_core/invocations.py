@@ -25,6 +25,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from plugins_core import usage
 from plugins_core.models import TERMINAL_STATUSES, Invocation, InvocationStatus
 
 __all__ = [
@@ -151,13 +152,36 @@ def finish(
     record.finished_at = timezone.now()
     record.lease_until = None
     if commit:
+        _charge_logs([record])
         record.save()
     return record
 
 
 def save_all(records: list[Invocation]) -> None:
     """Write many finished (or released) rows in one statement."""
+    _charge_logs(records)
     Invocation.objects.bulk_update(records, _SAVED_FIELDS)
+
+
+def _stored_bytes(record: Invocation) -> int:
+    return len(json.dumps([record.logs, record.result, record.error], default=str).encode("utf-8"))
+
+
+def _charge_logs(records: list[Invocation]) -> None:
+    """Count what these rows store against their tenants' daily log budgets; a tenant over
+    it keeps the outcome, but the logs and the result are replaced by a note saying why."""
+    by_tenant: dict[int, list[Invocation]] = {}
+    for record in records:
+        if record.finished_at is not None:
+            by_tenant.setdefault(record.tenant_id, []).append(record)
+    for tenant_id, rows in by_tenant.items():
+        if usage.charge_log(tenant_id, sum(_stored_bytes(r) for r in rows)):
+            continue
+        for record in rows:
+            record.logs = ["[plugyard: this tenant's invocation log is over its daily budget; logs and "
+                           "results are not stored until tomorrow (PLUGYARD_TENANT_LOG_BYTES_PER_DAY)]"]
+            record.result = None
+            record.report = {**(record.report or {}), "over_log_budget": True}
 
 
 def _cap_result(value: Any) -> tuple[Any, bool]:

@@ -177,6 +177,20 @@ class Invocation(TenantOwned):
         return f"{self.kind} {self.name} ({self.status})"
 
 
+class TenantUsage(models.Model):
+    """What a tenant's plugins hold and write, against the tenant budgets (``usage.py``)."""
+
+    tenant = models.OneToOneField("tenants.Tenant", on_delete=models.CASCADE, primary_key=True,
+                                  related_name="plugin_usage")
+    file_bytes = models.BigIntegerField(default=0, help_text="Bytes of the tenant's plugin files in storage.")
+    file_count = models.IntegerField(default=0)
+    log_day = models.DateField(null=True, blank=True)
+    log_bytes = models.BigIntegerField(default=0, help_text="Invocation-log bytes stored on log_day.")
+
+    def __str__(self) -> str:
+        return f"usage of {self.tenant_id}"
+
+
 # Models that belong to a topic live with it; importing them here registers them with the app.
 from plugins_core.events.models import Event, Subscription  # noqa: E402
 from plugins_core.host.models import LlmUsage, PluginStorageItem, WebhookSubscription  # noqa: E402
@@ -184,6 +198,6 @@ from plugins_core.jobs.models import JobLock, JobRun, ScheduledTask  # noqa: E40
 from plugins_core.webhooks.models import WebhookAttempt, WebhookDelivery  # noqa: E402
 
 __all__ += [
-    "Event", "Invocation", "InvocationStatus", "JobLock", "JobRun", "LlmUsage", "PluginStorageItem",
+    "Event", "Invocation", "InvocationStatus", "TenantUsage", "JobLock", "JobRun", "LlmUsage", "PluginStorageItem",
     "ScheduledTask", "Subscription", "WebhookAttempt", "WebhookDelivery", "WebhookSubscription",
 ]

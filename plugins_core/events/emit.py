@@ -43,11 +43,17 @@ def validate_payload(event_type: str, payload: Any) -> None:
         raise EventError(f"event_data.{path}" if path else "event_data", "invalid_payload", error.message)
 
 
-def emit(tenant, event_type: str, payload: dict[str, Any], *, source_installation=None, depth: int = 0) -> Event:
-    """Validate, store and (after commit) dispatch an event. Raises EventError on bad input."""
+def emit(tenant, event_type: str, payload: dict[str, Any], *, source_installation=None, depth: int = 0,
+         root: int | None = None) -> Event:
+    """Validate, store and (after commit) dispatch an event. Raises EventError on bad input.
+
+    ``root`` is the event a chain of plugin actions began with (the host passes it when a
+    plugin's ctx call caused this one); the chain's size is capped beside its depth."""
     validate_payload(event_type, payload)
+    _check_fanout(event_type, root)
     event = Event.objects.create(
-        tenant=tenant, type=event_type, payload=payload, depth=depth, source_installation=source_installation
+        tenant=tenant, type=event_type, payload=payload, depth=depth, source_installation=source_installation,
+        root_id=root,
     )
     transaction.on_commit(lambda: queue_dispatch(event.pk))
     return event
@@ -63,12 +69,14 @@ def queue_dispatch(event_id: int) -> None:
         log.warning("broker unavailable; event %s stays in the outbox", event_id, exc_info=True)
 
 
-def emit_from_plugin(installation, event_type: str, data: dict[str, Any], depth: int) -> dict[str, Any]:
+def emit_from_plugin(installation, event_type: str, data: dict[str, Any], depth: int,
+                     root: int | None = None) -> dict[str, Any]:
     """``ctx.emit`` from plugin code: its own events, or catalog events it declared.
 
     A plugin may raise any event outside the catalog (``email.welcome_sent``). It may raise a
     catalog event only if its manifest declares it under ``emits``, so plugins cannot
-    impersonate the product. Chains of plugin emits stop at PLUGYARD_MAX_EMIT_DEPTH.
+    impersonate the product. Chains of plugin emits stop at PLUGYARD_MAX_EMIT_DEPTH levels
+    and at PLUGYARD_MAX_EVENTS_PER_ROOT events from one originating event.
     """
     max_depth = getattr(settings, "PLUGYARD_MAX_EMIT_DEPTH", 5)
     if depth + 1 > max_depth:
@@ -83,11 +91,23 @@ def emit_from_plugin(installation, event_type: str, data: dict[str, Any], depth:
         raise EventError("data", "invalid_type", "event data must be a JSON object")
     if get_event(event_type) is not None:
         validate_payload(event_type, data)
+    _check_fanout(event_type, root)
     event = Event.objects.create(
-        tenant=installation.tenant, type=event_type, payload=data, depth=depth + 1, source_installation=installation
+        tenant=installation.tenant, type=event_type, payload=data, depth=depth + 1, source_installation=installation,
+        root_id=root,
     )
     transaction.on_commit(lambda: queue_dispatch(event.pk))
     return {"event_id": event.pk, "event_type": event_type}
+
+
+def _check_fanout(event_type: str, root: int | None) -> None:
+    """One event may lead to at most PLUGYARD_MAX_EVENTS_PER_ROOT more, however wide the chain."""
+    if root is None:
+        return
+    cap = settings.PLUGYARD_MAX_EVENTS_PER_ROOT
+    if Event.objects.filter(root_id=root).count() >= cap:
+        raise EventError("event_type", "emit_fanout",
+                         f"the event that began this chain has led to {cap} events already; {event_type!r} was not raised")
 
 
 def is_declared(event_type: str, declared: set[str]) -> bool:

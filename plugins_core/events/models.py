@@ -18,6 +18,10 @@ class Event(TenantOwned):
     type = models.CharField(max_length=200, db_index=True)
     payload = models.JSONField(default=dict)
     depth = models.PositiveSmallIntegerField(default=0, help_text="How many plugin emits led here.")
+    root = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="descendants",
+        help_text="The event the chain of plugin emits began with (empty for an event nothing raised).",
+    )
     source_installation = models.ForeignKey(
         "plugins_core.Installation", null=True, blank=True, on_delete=models.SET_NULL, related_name="emitted_events"
     )

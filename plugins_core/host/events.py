@@ -21,4 +21,5 @@ def emit_event(tenant, event_type: str, payload: dict[str, Any]) -> None:
     if bridge is None:
         emit(tenant, event_type, payload)
     else:
-        emit(tenant, event_type, payload, source_installation=bridge.installation, depth=bridge.depth + 1)
+        emit(tenant, event_type, payload, source_installation=bridge.installation, depth=bridge.depth + 1,
+             root=bridge.root)

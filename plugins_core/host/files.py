@@ -15,6 +15,7 @@ from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 
+from plugins_core import usage
 from plugins_core.host.errors import BadArguments, QuotaExceeded, Refused
 
 __all__ = ["delete", "list_files", "normalise_path", "read", "tenant_root", "upload"]
@@ -124,11 +125,17 @@ def upload(tenant, path: Any, content: Any = None, base64_content: Any = None, c
     limit = _setting("max_file_bytes")
     if len(data) > limit:
         raise QuotaExceeded(f"the file is {len(data)} bytes; the limit is {limit} bytes")
-    if default_storage.exists(name):
+    replaced = default_storage.size(name) if default_storage.exists(name) else None
+    try:
+        usage.charge_files(tenant.pk, len(data) - (replaced or 0), 0 if replaced is not None else 1)
+    except usage.FilesOverBudget as over:
+        raise QuotaExceeded(str(over)) from None
+    if replaced is not None:
         default_storage.delete(name)
     saved = default_storage.save(name, ContentFile(data))
     if saved != name:  # the backend picked another name: a concurrent writer; don't leave it
         default_storage.delete(saved)
+        usage.charge_files(tenant.pk, -len(data), -1)
         raise Refused(f"{clean} is being written by another call; try again")
     return {"path": clean, "size": len(data), "content_type": content_type if isinstance(content_type, str) else None}
 
@@ -137,5 +144,7 @@ def delete(tenant, path: Any) -> bool:
     clean, name = _name(tenant, path)
     if not default_storage.exists(name):
         return False
+    size = default_storage.size(name)
     default_storage.delete(name)
+    usage.charge_files(tenant.pk, -size, -1)
     return True
