@@ -2,18 +2,29 @@
 
 The supervisor forwards each `ctx` call of an invocation to the `HostBridge` supplied with
 that invocation — one installation's bridge — so a worker can never name another
-installation: the RPC frame has no field for it. Method names and arguments are listed in
-docs/team/CONTRACTS.md ("Sandbox host bridge").
+installation: the RPC frame has no field for it. The methods, their arguments, permissions
+and budgets are the rows of `plugyard_sdk.ctx_methods.CTX_METHODS`; a name outside it is
+refused here, before any bridge sees it.
 """
 
 from __future__ import annotations
 
-import fnmatch
 import ipaddress
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, Protocol, runtime_checkable
 from urllib.parse import urlsplit
+
+from plugyard_sdk.ctx_methods import (
+    CTX_METHODS,
+    CallBudget,
+    CallRefused,
+    check_args,
+    match_keys,
+    method_named,
+    resolve_budgets,
+    unknown_method_message,
+)
 
 from .runtime import protocol
 
@@ -21,13 +32,8 @@ __all__ = ["BRIDGE_METHODS", "BridgeError", "DictBridge", "HostBridge", "Permiss
 
 log = logging.getLogger("plugyard.sandbox")
 
-BRIDGE_METHODS = (
-    "secrets.get", "http.request", "db.query", "db.get_by_id", "db.insert", "db.update",
-    "files.list", "files.read", "files.upload", "files.delete", "llm.run", "email.send", "emit",
-    "storage.get", "storage.set", "storage.exists", "storage.list_keys", "storage.delete", "storage.clear",
-    "config.get", "config.save", "api.call", "scheduler.run_at", "scheduler.run_in", "scheduler.schedule",
-    "scheduler.cancel", "scheduler.cancel_all", "scheduler.get_tasks",
-)
+#: The ctx methods a HostBridge serves: the table's names, in its order.
+BRIDGE_METHODS = tuple(CTX_METHODS)
 
 
 @runtime_checkable
@@ -58,8 +64,10 @@ def answer_rpc(bridge: HostBridge | None, frame: dict[str, Any]) -> dict[str, An
     by callers (towards the service). Never raises: a failure is an answer.
     """
     method, args = frame.get("method"), frame.get("args")
-    if not isinstance(method, str) or method not in BRIDGE_METHODS or not isinstance(args, dict):
-        return {"ok": False, "error": {"type": "host", "message": f"unknown host method {str(method)[:60]!r}"}}
+    if not isinstance(method, str) or method not in CTX_METHODS:
+        return {"ok": False, "error": {"type": "host", "message": unknown_method_message(method)}}
+    if not isinstance(args, dict):
+        return {"ok": False, "error": {"type": "host", "message": f"ctx.{method}: arguments must be an object"}}
     if bridge is None:
         return {"ok": False, "error": {"type": "host", "message": "no host services in this context"}}
     try:
@@ -70,8 +78,8 @@ def answer_rpc(bridge: HostBridge | None, frame: dict[str, Any]) -> dict[str, An
         return {"ok": False, "error": {"type": "permission", "permission": denied.permission}}
     except BridgeError as refused:
         message = str(refused)
-        return {"ok": False, "error": {"type": "host", "message": message if message.startswith(method) else
-                                       f"{method}: {message}"}}
+        named = message.startswith((f"{method}:", f"ctx.{method}:"))
+        return {"ok": False, "error": {"type": "host", "message": message if named else f"{method}: {message}"}}
     except protocol.BadFrame as refused:
         return {"ok": False, "error": {"type": "host", "message": f"{method}: the answer is not JSON ({refused})"}}
     except Exception:
@@ -79,26 +87,22 @@ def answer_rpc(bridge: HostBridge | None, frame: dict[str, Any]) -> dict[str, An
         return {"ok": False, "error": {"type": "host", "message": f"{method} failed on the host"}}
 
 
-_PERMISSIONS = {
-    "db.query": "db.read", "db.get_by_id": "db.read", "db.insert": "db.write", "db.update": "db.write",
-    "files.list": "files.read", "files.read": "files.read", "files.upload": "files.write",
-    "files.delete": "files.write", "http.request": "outbound_http", "email.send": "send_email",
-    "llm.run": "llm.use",
-}
-
-
 class DictBridge:
     """Test helper: one installation's host services in dicts, with a fake policy.
 
-    Checks permissions like the real bridge will, refuses HTTP to private addresses and to
-    domains outside `allowed_domains`, and records every call in `.calls`.
+    Reads the ctx table like the real bridge: unknown methods, bad arguments and calls past
+    a method's budget (`budgets` overrides the table's) are refused with the host's messages;
+    db.* need the generic db.read / db.write. Refuses HTTP to private addresses and to
+    domains outside `allowed_domains`, and records every call in `.calls`. It stands for one
+    invocation's bridge: its budget counts every call it serves.
     """
 
     def __init__(self, *, permissions: set[str] | None = None, secrets: dict[str, str] | None = None,
                  tables: dict[str, list[dict[str, Any]]] | None = None, files: dict[str, str] | None = None,
                  storage: dict[str, Any] | None = None, config: dict[str, Any] | None = None,
                  allowed_domains: tuple[str, ...] = ("api.example.com", "example.com"),
-                 http: Callable[[dict[str, Any]], dict[str, Any]] | None = None) -> None:
+                 http: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+                 budgets: Mapping[str, int] | None = None) -> None:
         self.permissions = set(permissions or ())
         self.secrets = dict(secrets or {})
         self.tables = {k: [dict(r) for r in v] for k, v in (tables or {}).items()}
@@ -107,6 +111,7 @@ class DictBridge:
         self.config = dict(config or {})
         self.allowed_domains = allowed_domains
         self._http = http
+        self.budget = CallBudget(resolve_budgets(budgets))
         self.calls: list[tuple[str, dict[str, Any]]] = []
         self.emitted: list[tuple[str, Any]] = []
         self.emails: list[dict[str, Any]] = []
@@ -115,21 +120,22 @@ class DictBridge:
 
     def call(self, method: str, args: dict[str, Any]) -> Any:
         self.calls.append((method, args))
-        needed = _PERMISSIONS.get(method)
+        try:
+            spec = method_named(method)
+            self.budget.charge(spec.name)
+            clean = check_args(spec, args)
+        except CallRefused as refused:
+            raise BridgeError(str(refused)) from None
+        needed = spec.local_permission
         if needed and needed not in self.permissions:
             raise PermissionDenied(needed)
-        handler = getattr(self, "_" + method.replace(".", "_"), None)
-        if handler is None:
-            raise BridgeError(f"unknown host method '{method}'")
-        try:
-            return handler(**args)
-        except TypeError:
-            raise BridgeError("unexpected arguments") from None
+        return getattr(self, "_" + spec.name.replace(".", "_"))(**clean)
 
     def _secrets_get(self, name: str) -> Any:
         return self.secrets.get(name)
 
-    def _http_request(self, method: str, url: str, **kw: Any) -> dict[str, Any]:
+    def _http_request(self, method: str, url: str, headers: Any = None, params: Any = None, json: Any = None,
+                      data: Any = None, timeout: Any = None) -> dict[str, Any]:
         parts = urlsplit(url)
         host = parts.hostname or ""
         if parts.scheme not in ("http", "https"):
@@ -143,11 +149,12 @@ class DictBridge:
         if host == "localhost" or not any(host == d or host.endswith("." + d) for d in self.allowed_domains):
             raise BridgeError(f"destination not allowed: {host} is not in the plugin's allowed domains")
         if self._http:
-            return self._http({"method": method, "url": url, **kw})
+            return self._http({"method": method, "url": url, "headers": headers, "params": params, "json": json,
+                               "data": data, "timeout": timeout})
         return {"status_code": 200, "headers": {"content-type": "application/json"}, "text": '{"ok": true}'}
 
-    def _db_query(self, table: str, filters: dict[str, Any], limit: Any = None, order_by: Any = None) -> Any:
-        rows = [r for r in self.tables.get(table, []) if all(r.get(k) == v for k, v in filters.items())]
+    def _db_query(self, table: str, filters: Any = None, limit: Any = None, order_by: Any = None) -> Any:
+        rows = [r for r in self.tables.get(table, []) if all(r.get(k) == v for k, v in (filters or {}).items())]
         return rows[:limit] if limit else rows
 
     def _db_get_by_id(self, table: str, id: Any) -> Any:
@@ -180,12 +187,12 @@ class DictBridge:
     def _llm_run(self, prompt: str, options: Any = None) -> str:
         return f"summary of: {prompt[:40]}"
 
-    def _email_send(self, **message: Any) -> dict[str, Any]:
-        self.emails.append(message)
+    def _email_send(self, to: Any, subject: str, body: str, html: Any = None) -> dict[str, Any]:
+        self.emails.append({"to": to, "subject": subject, "body": body, "html": html})
         return {"queued": True}
 
-    def _emit(self, event_type: str, data: Any) -> None:
-        self.emitted.append((event_type, data))
+    def _emit(self, event_type: str, data: Any = None) -> None:
+        self.emitted.append((event_type, {} if data is None else data))
 
     def _storage_get(self, key: str) -> Any:
         return self.storage.get(key)
@@ -197,7 +204,7 @@ class DictBridge:
         return key in self.storage
 
     def _storage_list_keys(self, pattern: str = "*") -> list[str]:
-        return sorted(k for k in self.storage if fnmatch.fnmatchcase(k, pattern))
+        return match_keys(self.storage, pattern)
 
     def _storage_delete(self, key: str) -> bool:
         return self.storage.pop(key, None) is not None
@@ -217,19 +224,19 @@ class DictBridge:
             return []
         return {"id": id or f"{resource}-1", **(data or {})}
 
-    def _scheduler_add(self, **task: Any) -> str:
+    def _add_task(self, **task: Any) -> str:
         task_id = f"task-{len(self.tasks) + 1}"
         self.tasks.append({"id": task_id, **task})
         return task_id
 
-    def _scheduler_run_at(self, **task: Any) -> str:
-        return self._scheduler_add(type="once", **task)
+    def _scheduler_run_at(self, when: str, handler: str, kwargs: Any = None) -> str:
+        return self._add_task(type="once", when=when, handler=handler, kwargs=kwargs or {})
 
-    def _scheduler_run_in(self, **task: Any) -> str:
-        return self._scheduler_add(type="once", **task)
+    def _scheduler_run_in(self, delay_seconds: float, handler: str, kwargs: Any = None) -> str:
+        return self._add_task(type="once", delay_seconds=delay_seconds, handler=handler, kwargs=kwargs or {})
 
-    def _scheduler_schedule(self, **task: Any) -> str:
-        return self._scheduler_add(type="cron", **task)
+    def _scheduler_schedule(self, cron: str, task_name: str, handler: str, kwargs: Any = None) -> str:
+        return self._add_task(type="cron", cron=cron, task_name=task_name, handler=handler, kwargs=kwargs or {})
 
     def _scheduler_cancel(self, task_id: str) -> bool:
         before = len(self.tasks)

@@ -1,11 +1,12 @@
 """The SBH `PluginContext` and the host services it fronts.
 
-Every service is a thin client of one *backend* (`call(method, args) -> value`). Inside the
-sandbox the worker installs a backend that forwards each call over the pipe to the host,
-which checks the installation's permissions. Outside the sandbox (local testing, as the SBH
-guide's "Local Testing" shows) the default is `plugyard_sdk.testing.LocalBackend`, an
-in-memory fake that records every call. Standard library only: this module is imported
-inside the sandbox.
+Every service is a thin client of one *backend* (`call(method, args) -> value`); the
+methods and their arguments are the rows of `plugyard_sdk.ctx_methods.CTX_METHODS`. Inside
+the sandbox the worker installs a backend that forwards each call over the pipe to the host,
+which checks the installation's permissions and budgets. Outside the sandbox (local testing,
+as the SBH guide's "Local Testing" shows) the default is `plugyard_sdk._local.LocalBackend`,
+an in-memory host that records every call (the test kit re-exports it). Standard library
+only: this module is imported inside the sandbox.
 """
 
 from __future__ import annotations
@@ -13,6 +14,9 @@ from __future__ import annotations
 import base64
 import json as _json
 from typing import Any, Protocol
+
+from ._local import LocalBackend
+from .ctx_methods import HostError
 
 __all__ = [
     "Backend",
@@ -33,10 +37,6 @@ class Backend(Protocol):
     """Where ctx calls go: the host over RPC in the sandbox, an in-memory fake outside it."""
 
     def call(self, method: str, args: dict[str, Any]) -> Any: ...
-
-
-class HostError(RuntimeError):
-    """The host refused or failed a ctx call for a reason it is safe to show the plugin."""
 
 
 class _Runtime:
@@ -63,10 +63,8 @@ _runtime = _Runtime()
 
 
 def current_backend() -> Backend:
-    """The bound backend, or a fresh local fake when nothing is bound (local testing)."""
+    """The bound backend, or a fresh in-memory host when nothing is bound (local testing)."""
     if _runtime.backend is None:
-        from .testing import LocalBackend
-
         _runtime.backend = LocalBackend()
     return _runtime.backend
 
@@ -253,7 +251,7 @@ class PluginContext:
     """What every SBH handler receives first: the tenant, the user and the host services.
 
     `PluginContext("test-tenant", "test-user")` works anywhere: without a bound backend
-    the services are local in-memory fakes (see `plugyard_sdk.testing.LocalBackend`).
+    the services talk to an in-memory host (`plugyard_sdk.testing.LocalBackend`).
     """
 
     def __init__(self, tenant_id: str = "test-tenant", user_id: str | None = "test-user", *,
@@ -261,8 +259,6 @@ class PluginContext:
                  request: Request | dict[str, Any] | None = None, backend: Backend | None = None,
                  secrets: dict[str, str] | None = None) -> None:
         if backend is None and secrets is not None:
-            from .testing import LocalBackend
-
             backend = LocalBackend(secrets=secrets)
         self.tenant_id = tenant_id
         self.user_id = user_id

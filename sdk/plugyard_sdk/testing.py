@@ -1,12 +1,15 @@
 """Local fakes for both SDK styles: test a plugin without a server or a sandbox.
 
-- SBH: `LocalBackend` is what `PluginContext("test-tenant", "test-user")` talks to when no
-  host is bound: in-memory secrets, db tables, files, canned HTTP responses; every call is
-  recorded (`.calls`, `.emitted`, `.emails`).
+- SBH: `LocalBackend` (from the runtime's `_local`, re-exported here) is what
+  `PluginContext("test-tenant", "test-user")` talks to when no host is bound: in-memory
+  secrets, db tables, files, canned HTTP responses; every call is recorded (`.calls`,
+  `.emitted`, `.emails`).
 - Ops-Center: `MockAPIClient`, `MockStorage`, `MockScheduler`, `MockConfig`, `MockLogger`,
   `create_test_plugin()` and `trigger_hook()` exactly as the guide's Testing section uses
   them (re-exported by `ops_center_sdk.testing`).
-Standard library only.
+Every fake checks its calls against `plugyard_sdk.ctx_methods`, so a call the host would
+refuse (an unknown method, a missing or mistyped argument) fails in a test too. The runtime
+never imports this module. Standard library only.
 """
 
 from __future__ import annotations
@@ -17,94 +20,19 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from .plugin import Plugin, _handler_name, match_keys
+from ._collect import collect_plugin
+from ._local import LocalBackend
+from .ctx_methods import check_call, match_keys
+from .plugin import API_RESOURCES, Plugin, _handler_name
 
 __all__ = [
     "LocalBackend", "MockAPIClient", "MockConfig", "MockLogger", "MockScheduler", "MockStorage",
     "call_route", "create_test_plugin", "run_sync", "trigger_filter", "trigger_hook",
 ]
 
-# Which permission a local call needs, mirroring the host (only checked when a test sets
-# `LocalBackend(permissions=[...])`).
-_PERMISSION_OF = {
-    "db.query": "db.read", "db.get_by_id": "db.read", "db.insert": "db.write", "db.update": "db.write",
-    "files.list": "files.read", "files.read": "files.read", "files.upload": "files.write",
-    "files.delete": "files.write", "http.request": "outbound_http", "email.send": "send_email",
-    "llm.run": "llm.use",
-}
-
-
-class LocalBackend:
-    """In-memory stand-in for the host, recording every call."""
-
-    def __init__(self, *, secrets: dict[str, str] | None = None, tables: dict[str, list[dict[str, Any]]] | None = None,
-                 files: dict[str, str | bytes] | None = None, permissions: list[str] | None = None,
-                 http_responses: dict[str, dict[str, Any]] | None = None) -> None:
-        self.secrets = dict(secrets or {})
-        self.tables = {k: [dict(r) for r in v] for k, v in (tables or {}).items()}
-        self.files = dict(files or {})
-        self.permissions = None if permissions is None else set(permissions)
-        self.http_responses = dict(http_responses or {})
-        self.storage: dict[str, Any] = {}
-        self.calls: list[tuple[str, dict[str, Any]]] = []
-        self.emitted: list[tuple[str, dict[str, Any]]] = []
-        self.emails: list[dict[str, Any]] = []
-        self._ids = itertools.count(1)
-
-    def call(self, method: str, args: dict[str, Any]) -> Any:
-        self.calls.append((method, args))
-        needed = _PERMISSION_OF.get(method)
-        if needed and self.permissions is not None and needed not in self.permissions:
-            raise PermissionError(f"{method} requires permission '{needed}'")
-        handler = getattr(self, "_" + method.replace(".", "_"), None)
-        return handler(**args) if handler else None
-
-    def _secrets_get(self, name: str) -> Any:
-        return self.secrets.get(name)
-
-    def _http_request(self, method: str, url: str, **_: Any) -> dict[str, Any]:
-        return self.http_responses.get(f"{method} {url}") or self.http_responses.get(url) or {
-            "status_code": 200, "headers": {"content-type": "application/json"}, "text": "{}"}
-
-    def _db_query(self, table: str, filters: dict[str, Any], limit: int | None = None, **_: Any) -> list[dict[str, Any]]:
-        rows = [r for r in self.tables.get(table, []) if all(r.get(k) == v for k, v in filters.items())]
-        return rows[:limit] if limit else rows
-
-    def _db_get_by_id(self, table: str, id: Any) -> dict[str, Any] | None:
-        return next((r for r in self.tables.get(table, []) if str(r.get("id")) == str(id)), None)
-
-    def _db_insert(self, table: str, data: dict[str, Any]) -> dict[str, Any]:
-        row = {"id": next(self._ids), **data}
-        self.tables.setdefault(table, []).append(row)
-        return row
-
-    def _db_update(self, table: str, id: Any, data: dict[str, Any]) -> dict[str, Any] | None:
-        row = self._db_get_by_id(table, id)
-        if row is not None:
-            row.update(data)
-        return row
-
-    def _files_list(self, prefix: str = "") -> list[str]:
-        return sorted(p for p in self.files if p.startswith(prefix))
-
-    def _files_read(self, path: str) -> Any:
-        return self.files.get(path)
-
-    def _files_upload(self, path: str, content: str | None = None, base64: str | None = None, **_: Any) -> dict[str, Any]:
-        self.files[path] = content if content is not None else (base64 or "")
-        return {"path": path}
-
-    def _files_delete(self, path: str) -> bool:
-        return self.files.pop(path, None) is not None
-
-    def _llm_run(self, prompt: str, options: dict[str, Any] | None = None) -> str:
-        return f"[local llm] {prompt[:80]}"
-
-    def _emit(self, event_type: str, data: dict[str, Any]) -> None:
-        self.emitted.append((event_type, data))
-
-    def _email_send(self, **message: Any) -> None:
-        self.emails.append(message)
+def _checked(method: str, **args: Any) -> None:
+    """Refuse what the host would refuse: the mocks check each call against the ctx table."""
+    check_call(method, args)
 
 
 class MockStorage:
@@ -114,21 +42,27 @@ class MockStorage:
         self.data: dict[str, Any] = {}
 
     async def get(self, key: str, default: Any = None) -> Any:
+        _checked("storage.get", key=key)
         return self.data.get(key, default)
 
     async def set(self, key: str, value: Any) -> None:
+        _checked("storage.set", key=key, value=value)
         self.data[key] = value
 
     async def exists(self, key: str) -> bool:
+        _checked("storage.exists", key=key)
         return key in self.data
 
     async def list_keys(self, pattern: str = "*") -> list[str]:
+        _checked("storage.list_keys", pattern=pattern)
         return match_keys(self.data, pattern)
 
     async def delete(self, key: str) -> bool:
+        _checked("storage.delete", key=key)
         return self.data.pop(key, None) is not None
 
     async def clear(self) -> None:
+        _checked("storage.clear")
         self.data.clear()
 
 
@@ -147,6 +81,7 @@ class MockConfig:
         return dict(self.values)
 
     async def save(self) -> None:
+        _checked("config.save", values=self.values)
         self.saved += 1
 
     async def reload(self) -> None:
@@ -186,37 +121,39 @@ class _MockResource:
         self._client, self._name = client, name
         self.items: dict[str, dict[str, Any]] = {}
 
-    def _record(self, method: str, endpoint: str, data: Any = None, params: Any = None) -> None:
+    def _record(self, method: str, endpoint: str, data: Any = None, params: Any = None, *, action: str,
+                id: Any = None) -> None:
+        _checked("api.call", resource=self._name, action=action, id=id, data=data, params=params or {})
         self._client.requests.append({"method": method, "endpoint": endpoint, "data": data, "params": params or {}})
 
     async def list(self, **params: Any) -> list[dict[str, Any]]:
-        self._record("GET", f"/{self._name}", params=params)
+        self._record("GET", f"/{self._name}", params=params, action="list")
         keys = {k: v for k, v in params.items() if k not in ("page", "per_page", "limit")}
         return [i for i in self.items.values() if all(i.get(k) == v for k, v in keys.items())]
 
     async def get(self, id: Any) -> dict[str, Any] | None:
-        self._record("GET", f"/{self._name}/{id}")
+        self._record("GET", f"/{self._name}/{id}", action="get", id=id)
         return self.items.get(str(id))
 
     async def create(self, data: dict[str, Any]) -> dict[str, Any]:
-        self._record("POST", f"/{self._name}", data=data)
+        self._record("POST", f"/{self._name}", data=data, action="create")
         item = {"id": f"{self._name.rstrip('s')}-{next(self._client._ids)}", **data}
         self.items[str(item["id"])] = item
         return item
 
     async def update(self, id: Any, data: dict[str, Any]) -> dict[str, Any] | None:
-        self._record("PUT", f"/{self._name}/{id}", data=data)
+        self._record("PUT", f"/{self._name}/{id}", data=data, action="update", id=id)
         item = self.items.get(str(id))
         if item is not None:
             item.update(data)
         return item
 
     async def delete(self, id: Any) -> bool:
-        self._record("DELETE", f"/{self._name}/{id}")
+        self._record("DELETE", f"/{self._name}/{id}", action="delete", id=id)
         return self.items.pop(str(id), None) is not None
 
     async def acknowledge(self, id: Any) -> dict[str, Any] | None:
-        self._record("POST", f"/{self._name}/{id}/acknowledge")
+        self._record("POST", f"/{self._name}/{id}/acknowledge", action="acknowledge", id=id)
         item = self.items.get(str(id))
         if item is not None:
             item["status"] = "acknowledged"
@@ -229,7 +166,7 @@ class MockAPIClient:
     def __init__(self) -> None:
         self.requests: list[dict[str, Any]] = []
         self._ids = itertools.count(1)
-        for name in ("devices", "users", "organizations", "alerts", "webhooks"):
+        for name in API_RESOURCES:
             setattr(self, name, _MockResource(self, name))
 
     def get_requests(self, method: str | None = None, endpoint: str | None = None) -> list[dict[str, Any]]:
@@ -251,24 +188,30 @@ class MockScheduler:
         return task_id
 
     async def run_at(self, when: datetime, handler: Callable[..., Any], **kwargs: Any) -> str:
+        _checked("scheduler.run_at", when=when.isoformat(), handler=_handler_name(handler), kwargs=kwargs)
         return self._add(type="once", run_at=when.isoformat(), handler=_handler_name(handler), kwargs=kwargs,
                          callable=handler)
 
     async def run_in(self, delay: timedelta | float, handler: Callable[..., Any], **kwargs: Any) -> str:
         seconds = delay.total_seconds() if isinstance(delay, timedelta) else float(delay)
+        _checked("scheduler.run_in", delay_seconds=seconds, handler=_handler_name(handler), kwargs=kwargs)
         return await self.run_at(datetime.now() + timedelta(seconds=seconds), handler, **kwargs)
 
     async def schedule(self, cron: str, task_name: str, handler: Callable[..., Any], **kwargs: Any) -> str:
+        _checked("scheduler.schedule", cron=cron, task_name=task_name, handler=_handler_name(handler), kwargs=kwargs)
         return self._add(type="cron", cron=cron, task_name=task_name, handler=_handler_name(handler),
                          kwargs=kwargs, callable=handler)
 
     async def cancel(self, task_id: str) -> bool:
+        _checked("scheduler.cancel", task_id=task_id)
         return self.tasks.pop(task_id, None) is not None
 
     async def cancel_all(self) -> None:
+        _checked("scheduler.cancel_all")
         self.tasks.clear()
 
     def get_tasks(self) -> list[dict[str, Any]]:
+        _checked("scheduler.get_tasks")
         return [{k: v for k, v in t.items() if k != "callable"} for t in self.tasks.values()]
 
 
@@ -287,22 +230,16 @@ async def _maybe_await(value: Any) -> Any:
 
 async def trigger_hook(plugin: Plugin, event: str, **payload: Any) -> list[Any]:
     """Run the plugin's action hooks for `event` (priority order) with the payload as kwargs."""
-    from ._collect import collect_plugin
-
     return [await _maybe_await(h.fn(**payload)) for h in collect_plugin(plugin).handlers_for(event)]
 
 
 async def trigger_filter(plugin: Plugin, name: str, value: Any) -> Any:
-    from ._collect import collect_plugin
-
     for h in collect_plugin(plugin).handlers_for(name, "filter"):
         value = await _maybe_await(h.fn(value))
     return value
 
 
 async def call_route(plugin: Plugin, method: str, path: str) -> Any:
-    from ._collect import collect_plugin
-
     reg, params = collect_plugin(plugin).match_route(method, path)
     return await _maybe_await(reg.fn(**params))
 

@@ -1,18 +1,19 @@
-"""The bridge: one dispatch table, every permissioned method refused without its permission."""
+"""The bridge: the ctx table's methods, each refused without its permission, its arguments and budget checked."""
 from __future__ import annotations
 
 import pytest
+from plugyard_sdk.ctx_methods import CTX_METHODS, RESOURCE_DEPENDENT
 from plugyard_sdk.permissions import ALL_PERMISSIONS
 
-from plugins_core.host.bridge import METHOD_PERMISSIONS, RESOURCE
 from plugins_core.host.errors import (
     BadArguments,
     BridgeError,
     PermissionDenied,
+    QuotaExceeded,
     Refused,
     UnknownMethod,
 )
-from plugins_core.sandbox.bridge import BRIDGE_METHODS
+from plugins_core.sandbox.bridge import answer_rpc
 from plugins_core.secrets import set_secret
 
 pytestmark = pytest.mark.django_db
@@ -40,13 +41,14 @@ CALLS = [
 ]
 
 
-def test_the_table_covers_exactly_the_sandbox_methods():
-    assert set(METHOD_PERMISSIONS) == set(BRIDGE_METHODS)
-
-
 def test_every_named_permission_is_a_real_one():
-    named = {p for p in METHOD_PERMISSIONS.values() if p not in (None, RESOURCE)}
+    named = {m.permission for m in CTX_METHODS.values() if m.permission not in (None, RESOURCE_DEPENDENT)}
     assert named <= set(ALL_PERMISSIONS)
+
+
+def test_every_permissioned_method_is_exercised_here():
+    permissioned = {name for name, m in CTX_METHODS.items() if m.permission is not None}
+    assert permissioned == {method for method, _, _ in CALLS}
 
 
 @pytest.mark.parametrize(("method", "args", "permission"), CALLS, ids=[f"{m}:{p}" for m, _, p in CALLS])
@@ -84,13 +86,46 @@ def test_a_resource_permission_grants_db_calls_on_that_resource_only(acme, make_
 
 def test_unknown_methods_and_bad_arguments_are_clear(acme, make_installation, bridge_for):
     bridge = bridge_for(make_installation(acme, permissions=["db.read"]))
-    with pytest.raises(UnknownMethod, match="no method 'os.system'"):
+    with pytest.raises(UnknownMethod, match="^ctx: no host method 'os.system'$"):
         bridge.call("os.system", {"cmd": "id"})
-    with pytest.raises(BadArguments, match="db.query"):
+    with pytest.raises(BadArguments, match="^ctx.db.query: unexpected argument 'sql'"):
         bridge.call("db.query", {"table": "devices", "sql": "DROP TABLE"})
-    with pytest.raises(BadArguments, match="arguments must be an object"):
+    with pytest.raises(BadArguments, match="^ctx.db.query: arguments must be an object$"):
         bridge.call("db.query", ["devices"])
     assert all(isinstance(e, BridgeError) for e in (UnknownMethod("x"), BadArguments("x")))
+    assert [r.outcome for r in bridge.calls] == ["unknown_method", "bad_arguments", "bad_arguments"]
+
+
+ARGUMENT_CASES = [
+    ("db.insert", {"table": "devices"}, "ctx.db.insert: missing argument 'data'"),
+    ("db.get_by_id", {"table": "devices", "id": [1]}, "ctx.db.get_by_id: argument 'id' must be a string or an integer, not array"),
+    ("storage.set", {"key": "k"}, "ctx.storage.set: missing argument 'value'"),
+    ("storage.get", {"key": 7}, "ctx.storage.get: argument 'key' must be a string, not integer"),
+    ("http.request", {"method": "GET", "url": "https://api.example.com/", "timeout": "5"},
+     "ctx.http.request: argument 'timeout' must be a number, not string"),
+    ("scheduler.run_in", {"delay_seconds": 5, "handler": "f", "kwargs": [1]},
+     "ctx.scheduler.run_in: argument 'kwargs' must be an object, not array"),
+    ("config.get", {"key": "x"}, "ctx.config.get: unexpected argument 'key'; arguments: none"),
+]
+
+
+@pytest.mark.parametrize(("method", "args", "message"), ARGUMENT_CASES, ids=[m for m, _, _ in ARGUMENT_CASES])
+def test_arguments_are_checked_from_the_table_before_the_permission(acme, make_installation, bridge_for, method,
+                                                                   args, message):
+    bridge = bridge_for(make_installation(acme, permissions=[]))
+    with pytest.raises(BadArguments) as refused:
+        bridge.call(method, args)
+    assert str(refused.value).startswith(message)
+    # ... and the plugin sees the same text as a HostError (answer_rpc adds no second prefix)
+    answer = answer_rpc(bridge, {"method": method, "args": args})
+    assert answer["error"] == {"type": "host", "message": str(refused.value)}
+
+
+def test_an_optional_argument_given_as_null_takes_the_handlers_default(acme, make_installation, bridge_for):
+    bridge = bridge_for(make_installation(acme))
+    bridge.call("storage.set", {"key": "device:1", "value": None})
+    assert bridge.call("storage.list_keys", {"pattern": None}) == ["device:1"]
+    assert bridge.call("storage.get", {"key": "device:1"}) is None
 
 
 def test_read_only_resources_refuse_writes_even_with_db_write(acme, make_installation, bridge_for):
@@ -140,3 +175,46 @@ def test_calls_are_recorded_without_arguments(acme, make_installation, bridge_fo
     record = bridge.calls[-1]
     assert (record.method, record.outcome) == ("storage.set", "ok")
     assert "secret-value" not in repr(bridge.calls)
+
+
+# -- budgets: calls per invocation (a bridge serves one invocation) ----------------------------
+
+def test_a_call_past_its_budget_is_refused_recorded_and_not_run(acme, make_installation, bridge_for):
+    from plugins_core.events.models import Event
+
+    bridge = bridge_for(make_installation(acme))
+    budget = CTX_METHODS["emit"].budget
+    for i in range(budget):
+        bridge.call("emit", {"event_type": "report.generated", "data": {"i": i}})
+    with pytest.raises(QuotaExceeded) as refused:
+        bridge.call("emit", {"event_type": "report.generated", "data": {"i": budget}})
+    assert str(refused.value) == f"ctx.emit: over the budget of {budget} calls per invocation"
+    assert refused.value.code == "over_budget"
+    assert Event.objects.filter(type="report.generated").count() == budget
+    assert bridge.calls[-1].method == "emit" and bridge.calls[-1].outcome == "over_budget"
+    assert bridge.budget.exceeded == {"emit": 1}
+    answer = answer_rpc(bridge, {"method": "emit", "args": {"event_type": "report.generated"}})
+    assert answer["error"]["message"] == f"ctx.emit: over the budget of {budget} calls per invocation"
+    # other methods keep their own budgets; a new invocation (a new bridge) starts afresh
+    assert bridge.call("storage.exists", {"key": "k"}) is False
+    assert bridge_for(bridge.installation).call("emit", {"event_type": "report.generated"})
+
+
+def test_refused_calls_count_too(acme, make_installation, bridge_for):
+    bridge = bridge_for(make_installation(acme, permissions=[]), budgets={"http.request": 2})
+    for _ in range(2):
+        with pytest.raises(PermissionDenied):
+            bridge.call("http.request", {"method": "GET", "url": "https://api.example.com/"})
+    with pytest.raises(QuotaExceeded, match="over the budget of 2 calls"):
+        bridge.call("http.request", {"method": "GET", "url": "https://api.example.com/"})
+
+
+def test_the_setting_overrides_the_tables_budgets(acme, make_installation, bridge_for, settings):
+    settings.PLUGYARD_CTX_BUDGETS = {"storage.get": 1}
+    bridge = bridge_for(make_installation(acme))
+    bridge.call("storage.get", {"key": "k"})
+    with pytest.raises(QuotaExceeded, match=r"^ctx\.storage\.get: over the budget of 1 calls per invocation$"):
+        bridge.call("storage.get", {"key": "k"})
+    settings.PLUGYARD_CTX_BUDGETS = {"storage.gett": 1}
+    with pytest.raises(ValueError, match="no such ctx method"):
+        bridge_for(bridge.installation)

@@ -4,6 +4,7 @@ It loads the plugin lazily (first call, inside that call's deadline), then answe
 and `inspect` frames. ctx services are RPC frames back to the host over the same channel.
 Everything the plugin prints or logs is captured and capped. A MemoryError or a tripped
 audit hook ends the worker after it has answered: its state can no longer be trusted.
+The SDK is imported inside functions: this runtime loads before the zygote imports it.
 """
 
 from __future__ import annotations
@@ -51,24 +52,37 @@ class LogBuffer:
 
 
 class RpcBackend:
-    """`ctx.*` → `{"op": "rpc"}` frames; the host's answer (or refusal) comes back in-line."""
+    """`ctx.*` → `{"op": "rpc"}` frames; the host's answer (or refusal) comes back in-line.
+
+    A call is checked against the ctx table before it is sent: a method outside it or a
+    malformed argument fails here, with the message the host would give, without a round
+    trip. The host checks again — this is a courtesy to the plugin, not the barrier.
+    """
 
     def __init__(self, worker: Worker) -> None:
+        # Like the rest of this package, the SDK is imported where it is used, not at load
+        # time (the package is stdlib-only at import); the zygote has preloaded it by now.
+        from plugyard_sdk import ctx_methods
+
+        self._table = ctx_methods
         self._worker = worker
         self._ids = 0
 
     def call(self, method: str, args: dict[str, Any]) -> Any:
-        from plugyard_sdk.context import HostError
-
+        table = self._table
+        try:
+            table.check_call(method, args)
+        except table.CallRefused as refused:  # a plain HostError, as if the host had refused it
+            raise table.HostError(str(refused)) from None
         self._ids += 1
         w = self._worker
         try:
             protocol.write_frame(w.fd, {"op": "rpc", "id": self._ids, "method": method, "args": args},
                                  max_size=w.policy["max_frame_bytes"])
         except protocol.FrameTooLarge:
-            raise HostError(f"{method}: arguments too large") from None
+            raise table.HostError(f"{method}: arguments too large") from None
         except protocol.BadFrame as refused:
-            raise HostError(f"{method}: arguments cannot be sent to the host: {refused}") from None
+            raise table.HostError(f"{method}: arguments cannot be sent to the host: {refused}") from None
         while True:
             try:
                 reply = protocol.read_frame(w.fd, max_size=w.policy["max_frame_bytes"])
@@ -80,8 +94,8 @@ class RpcBackend:
             return reply.get("value")
         error = reply.get("error") or {}
         if error.get("type") == "permission":
-            raise PermissionError(f"{method} requires permission '{error.get('permission')}'")
-        raise HostError(error.get("message") or f"{method} failed")
+            raise PermissionError(table.permission_message(method, str(error.get("permission"))))
+        raise table.HostError(error.get("message") or f"{method} failed")
 
 
 class Worker:
@@ -189,11 +203,7 @@ class Worker:
             reply.update(status="memory", error_type="MemoryError", error="the plugin exceeded its memory limit")
             self.recycle = True
         except BaseException as exc:
-            partial = getattr(exc, "partial_value", None)
-            cause = getattr(exc, "cause", None) or exc
-            reply.update(_describe(cause, self.guard))
-            if partial is not None:
-                reply["value"] = partial
+            reply.update(_describe(exc, self.guard))
         finally:
             self.guard.active = False
         if self.guard.tripped:
