@@ -1,9 +1,12 @@
 """Plugin HTTP routes under ``/ext/<slug>/<path>``, authenticated like the API.
 
 The installation must be enabled and its version must declare routes. The path is matched
-here against the routes the code registered (404 / 405 with ``Allow`` answered without
-waking plugin code), then the plugin's worker runs the handler. A dict answers 200 JSON,
-``(body, status)`` that status; a plugin crash answers 502 and a deadline 504, as JSON.
+here against the routes the code registered, with the SDK's route grammar (404, 405 with
+``Allow``, and OPTIONS answered without waking plugin code), then the plugin's worker runs
+the handler. A dict answers 200 JSON, ``(body, status)`` that status; a plugin crash
+answers 502 and a deadline 504, as JSON. HEAD and OPTIONS behave as in Django's ``View``:
+HEAD runs the GET route and answers without the body; OPTIONS answers 200 with ``Allow``
+unless the plugin declares OPTIONS itself.
 """
 from __future__ import annotations
 
@@ -13,6 +16,7 @@ import time
 from django.conf import settings
 from django.core.cache import cache
 from django.http import HttpResponse, JsonResponse
+from plugyard_sdk import routing
 from rest_framework.permissions import BasePermission
 from rest_framework.views import APIView
 
@@ -25,7 +29,6 @@ from tenants.permissions import IsTenantMember
 __all__ = ["PluginRouteView"]
 
 HIDDEN_HEADERS = {"authorization", "cookie", "x-tenant-slug"}
-METHODS = ["get", "post", "put", "patch", "delete"]
 
 
 def _error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> JsonResponse:
@@ -88,6 +91,25 @@ def _response(value) -> HttpResponse:
     return response
 
 
+def _options(allow: str) -> HttpResponse:
+    """Django's ``View.options``: 200, ``Allow``, no body."""
+    response = HttpResponse(status=200)
+    response["Allow"] = allow
+    response["Content-Length"] = "0"
+    return response
+
+
+def _without_body(response: HttpResponse) -> HttpResponse:
+    """HEAD: the answer GET would give (status, headers, length), without the body.
+
+    Not every server drops a HEAD body itself, so the host does, for errors too.
+    """
+    length = len(response.content)
+    response.content = b""
+    response["Content-Length"] = str(length)
+    return response
+
+
 class PluginRouteView(APIView):
     permission_classes: list[type[BasePermission]] = [IsTenantMember]
     schema = None  # plugin routes are each plugin's own API, not Plugyard's
@@ -110,11 +132,14 @@ class PluginRouteView(APIView):
         manifest = installation.version.manifest
         if not manifest.get("routes_enabled", bool(manifest.get("routes"))):
             return _error(404, "no_routes", f"The plugin {slug!r} declares no routes.")
-        match, allowed = table_for(installation.version).match("/" + subpath, request.method)
-        if match is None:
-            if allowed:
-                return _error(405, "method_not_allowed", f"{request.method} is not allowed here; use {', '.join(allowed)}.", {"Allow": ", ".join(allowed)})
-            return _error(404, "not_found", f"The plugin {slug!r} has no route /{subpath}.")
+        match = table_for(installation.version).match("/" + subpath, request.method)
+        if not isinstance(match, routing.Match):
+            if not match:
+                return _error(404, "not_found", f"The plugin {slug!r} has no route /{subpath}.")
+            allow = ", ".join(match)
+            if request.method == "OPTIONS":
+                return _options(allow)
+            return _error(405, "method_not_allowed", f"{request.method} is not allowed here; use {allow}.", {"Allow": allow})
         limit = settings.PLUGYARD_ROUTES["max_body_bytes"]
         if int(request.META.get("CONTENT_LENGTH") or 0) > limit or len(request.body) > limit:
             return _error(413, "body_too_large", f"The request body is over the {limit} byte limit for plugin routes.")
@@ -122,7 +147,7 @@ class PluginRouteView(APIView):
         if wait:
             return _error(429, "rate_limited", "Too many requests to this plugin's routes; slow down.", {"Retry-After": str(wait)})
         record = runner.invoke(
-            installation, kind="route", name="/" + subpath, handler=match.handler,
+            installation, kind="route", name="/" + subpath, handler=match.route.handler,
             user=request.user, request=_request_for_plugin(request, subpath),
         )
         if record.status == InvocationStatus.OK:
@@ -139,6 +164,8 @@ class PluginRouteView(APIView):
         return _error(502, f"plugin_{record.status}", f"The plugin {slug!r} failed: {first_line}")
 
     def get(self, request, slug, subpath=""):
-        return self._handle(request, slug, subpath)
+        response = self._handle(request, slug, subpath)
+        return _without_body(response) if request.method == "HEAD" else response
 
-    post = put = patch = delete = get
+    # DRF's own OPTIONS answers with its metadata; a plugin's routes answer for themselves.
+    post = put = patch = delete = head = options = get

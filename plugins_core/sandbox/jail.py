@@ -51,7 +51,8 @@ JAIL_RUNTIME_PKG = "_pyard_rt"
 JAIL_SDK = "/sdk"
 RUNTIME_DIR = Path(__file__).resolve().parent / "runtime"
 # SDK files that exist in the jail: the runtime surface only (STDLIB-only modules).
-SDK_RUNTIME_FILES = ("plugyard_sdk/__init__.py", "plugyard_sdk/context.py", "plugyard_sdk/sbh.py",
+SDK_RUNTIME_FILES = ("plugyard_sdk/__init__.py", "plugyard_sdk/ctx_methods.py", "plugyard_sdk/_local.py",
+                     "plugyard_sdk/context.py", "plugyard_sdk/routing.py", "plugyard_sdk/sbh.py",
                      "plugyard_sdk/plugin.py", "plugyard_sdk/_collect.py", "plugyard_sdk/signing.py")
 SDK_RUNTIME_DIRS = ("ops_center_sdk", "src/ext/sdk")
 
@@ -195,7 +196,7 @@ def detect_layers(policy: SandboxPolicy) -> Layers:
         seccomp, notes["seccomp"] = seccomp_available()
         if seccomp:
             try:
-                from .seccomp import compile_filters
+                from .seccomp import compile_filters  # needs pyseccomp, which a host may lack
 
                 compile_filters()
             except Exception as exc:

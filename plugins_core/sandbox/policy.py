@@ -1,9 +1,9 @@
-"""Sandbox limits and allowlists as plain values, overridable from Django settings.
+"""Sandbox limits and allowlists as plain values.
 
-`SandboxPolicy.from_django_settings()` reads `settings.PLUGYARD_SANDBOX` (a dict of field
-overrides) when Django is configured and falls back to the defaults otherwise, so the
-sandbox and its tests never need Django. `PLUGYARD_SANDBOX_STRICT=true` in the
-environment turns `strict` on: plugin code is refused when any isolation layer is missing.
+The sandbox never reads Django: the host turns `settings.PLUGYARD_SANDBOX` into a policy
+(`plugins_core/sandboxes.py`, through `SandboxPolicy.from_mapping`). Without one, the
+defaults apply. `PLUGYARD_SANDBOX_STRICT=true` in the environment turns `strict` on:
+plugin code is refused when any isolation layer is missing.
 """
 
 from __future__ import annotations
@@ -37,7 +37,8 @@ DEFAULT_IMPORT_ALLOWLIST = _default_allowlist()
 
 # Modules of the SDK that exist inside the jail (the rest of `plugyard_sdk` is host-only).
 SDK_RUNTIME_MODULES = (
-    "plugyard_sdk", "plugyard_sdk.context", "plugyard_sdk.sbh", "plugyard_sdk.plugin",
+    "plugyard_sdk", "plugyard_sdk.ctx_methods", "plugyard_sdk._local",
+    "plugyard_sdk.context", "plugyard_sdk.routing", "plugyard_sdk.sbh", "plugyard_sdk.plugin",
     "plugyard_sdk._collect", "plugyard_sdk.signing", "ops_center_sdk", "src", "src.ext", "src.ext.sdk",
 )
 
@@ -101,17 +102,9 @@ class SandboxPolicy:
         return policy
 
     @classmethod
-    def from_django_settings(cls) -> SandboxPolicy:
-        """Defaults, then `settings.PLUGYARD_SANDBOX` if Django is configured, then the env."""
-        overrides: dict[str, Any] = {}
-        try:
-            from django.conf import settings
-
-            if settings.configured:
-                overrides = dict(getattr(settings, "PLUGYARD_SANDBOX", {}) or {})
-        except Exception:  # Django absent or not configured: defaults
-            overrides = {}
-        return cls.from_env(cls().with_overrides(**overrides))
+    def from_mapping(cls, overrides: dict[str, Any]) -> SandboxPolicy:
+        """Defaults, then ``overrides`` (a settings dict), then the environment."""
+        return cls.from_env(cls().with_overrides(**dict(overrides)))
 
     def worker_rlimits(self) -> dict[str, int]:
         return {"as": self.memory_mb * 1024 * 1024, "cpu": self.cpu_seconds, "nproc": 0, "fsize": 0,

@@ -3,27 +3,22 @@
 Decorators (`sbh.hook/route/job`, `Plugin.hook/...`) only attach options. Here we walk the
 plugin's module namespaces, find marked SBH functions and `Plugin` objects, and build a
 `Registry`: hooks and filters in priority order (higher first, then definition order),
-compiled route patterns, jobs, lifecycle handlers, and the module-level functions a
-scheduled task may name. Standard library only: it runs inside the sandbox.
+routes parsed and matched by `routing` (the one route grammar), jobs, lifecycle handlers,
+and the module-level functions a scheduled task may name. Standard library only: it runs
+inside the sandbox.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import routing
 from .plugin import Plugin
 from .sbh import MARK
 
-__all__ = ["HookReg", "JobReg", "NoRoute", "Registry", "RouteReg", "collect", "compile_route"]
-
-_PARAM = re.compile(r"<(?:(?P<conv>int|str|path|float|uuid):)?(?P<a>[A-Za-z_]\w*)>|\{(?P<b>[A-Za-z_]\w*)(?::(?P<bconv>path|int|str))?\}")
-_CONVERTERS: dict[str, tuple[str, Callable[[str], Any]]] = {
-    "str": (r"[^/]+", str), "path": (r".+", str), "int": (r"-?\d+", int),
-    "float": (r"-?\d+(?:\.\d+)?", float), "uuid": (r"[0-9a-fA-F-]{36}", str),
-}
+__all__ = ["HookReg", "JobReg", "NoRoute", "Registry", "RouteReg", "collect"]
 
 
 class NoRoute(LookupError):
@@ -32,21 +27,6 @@ class NoRoute(LookupError):
     def __init__(self, path: str, allowed: list[str] | None = None) -> None:
         super().__init__(path)
         self.allowed = allowed or []
-
-
-def compile_route(path: str) -> tuple[re.Pattern[str], dict[str, Callable[[str], Any]]]:
-    """`/users/<user_id>` and `/devices/{device_id}/stats` → regex + converters."""
-    pattern, converters, pos = "", {}, 0
-    for m in _PARAM.finditer(path):
-        pattern += re.escape(path[pos:m.start()])
-        name = m.group("a") or m.group("b")
-        conv = m.group("conv") or m.group("bconv") or "str"
-        regex, fn = _CONVERTERS[conv]
-        pattern += f"(?P<{name}>{regex})"
-        converters[name] = fn
-        pos = m.end()
-    pattern += re.escape(path[pos:])
-    return re.compile("^" + pattern.rstrip("/") + "/?$"), converters
 
 
 @dataclass
@@ -69,8 +49,9 @@ class RouteReg:
     handler: str
     fn: Callable[..., Any]
     style: str = "sbh"
-    regex: re.Pattern[str] | None = None
-    converters: dict[str, Callable[[str], Any]] = field(default_factory=dict)
+    # None when the grammar refuses the path (a mark set by hand, not by a decorator): such
+    # a route never matches, and the host refuses the upload on the path in the load report.
+    pattern: routing.RoutePattern | None = None
 
     def describe(self) -> dict[str, Any]:
         return {"path": self.path, "methods": list(self.methods), "handler": self.handler}
@@ -115,18 +96,10 @@ class Registry:
 
     def match_route(self, method: str, path: str) -> tuple[RouteReg, dict[str, Any]]:
         """Resolve a request path (relative to the plugin's mount) to a handler and params."""
-        path = "/" + path.lstrip("/")
-        allowed: list[str] = []
-        for reg in self.routes:
-            m = reg.regex.match(path) if reg.regex is not None else None
-            if not m:
-                continue
-            if method.upper() not in reg.methods and not (method.upper() == "HEAD" and "GET" in reg.methods):
-                allowed.extend(reg.methods)
-                continue
-            params = {k: reg.converters[k](v) for k, v in m.groupdict().items()}
-            return reg, params
-        raise NoRoute(path, sorted(set(allowed)))
+        found = routing.match(self.routes, path, method)
+        if isinstance(found, routing.Match):
+            return found.route, found.params
+        raise NoRoute("/" + path.lstrip("/"), list(found))
 
     def describe(self) -> dict[str, Any]:
         meta = [p.metadata for p in self.plugins]
@@ -150,9 +123,12 @@ def _add(reg: Registry, fn: Callable[..., Any], mark: Mapping[str, Any]) -> None
         reg.hooks.append(HookReg(mark["event"], name, fn, int(mark.get("priority", 10)),
                                  mark.get("kind", "action"), mark.get("style", "sbh")))
     elif kind == "route":
-        regex, converters = compile_route(mark["path"])
+        try:
+            pattern: routing.RoutePattern | None = routing.parse(mark["path"])
+        except routing.RouteError:
+            pattern = None
         reg.routes.append(RouteReg(mark["path"], list(mark["methods"]), name, fn, mark.get("style", "sbh"),
-                                   regex, converters))
+                                   pattern))
     elif kind == "job":
         reg.jobs.append(JobReg(mark["name"], mark.get("schedule"), name, fn))
     elif kind == "lifecycle":

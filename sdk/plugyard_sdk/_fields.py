@@ -1,5 +1,8 @@
 """Field types shared by the manifest and webhook models: slug, semver, paths, events, cron.
 
+Route paths are checked by `routing`, the one route grammar (`route_key` is re-exported
+for the manifest rules).
+
 Each is an ``Annotated`` type whose validator raises a pydantic custom error whose type is a
 `ProblemCode` value, so the problem converter keeps our codes. Internal to the SDK.
 """
@@ -15,6 +18,8 @@ from pydantic import AfterValidator, StringConstraints
 from pydantic_core import PydanticCustomError
 
 from .problems import ProblemCode
+from .routing import RouteError, route_key
+from .routing import parse as parse_route
 
 __all__ = [
     "Cron",
@@ -144,40 +149,12 @@ def _entry_path(value: str) -> str:
     return value
 
 
-_ROUTE_SEGMENT = re.compile(
-    r"(?P<literal>[A-Za-z0-9._~-]+)|<(?:(?:int|str|slug|uuid|path):)?(?P<angle>[A-Za-z_]\w*)>|\{(?P<brace>[A-Za-z_]\w*)\}",
-    re.ASCII,
-)
-
-
 def _route_path(value: str) -> str:
-    def fail(reason: str) -> PydanticCustomError:
-        return custom_error(ProblemCode.INVALID_ROUTE, f"route path {value[:100]!r} {reason}")
-
-    if not value.startswith("/"):
-        raise fail("must start with '/'")
-    if len(value) > 200:
-        raise fail("is longer than 200 characters")
-    if value == "/":
-        return value
-    names: list[str] = []
-    for segment in value[1:].split("/"):
-        match = _ROUTE_SEGMENT.fullmatch(segment)
-        if match is None:
-            raise fail(
-                f"has an invalid segment {segment!r} (use letters, digits, '._~-', <name>, <int:name> or {{name}})"
-            )
-        name = match.group("angle") or match.group("brace")
-        if name in names:
-            raise fail(f"repeats the parameter {name!r}")
-        if name:
-            names.append(name)
+    try:
+        parse_route(value)
+    except RouteError as exc:
+        raise custom_error(ProblemCode.INVALID_ROUTE, str(exc)) from None
     return value
-
-
-def route_key(path: str) -> str:
-    """A route path with its parameters blanked, so ``/a/<x>`` and ``/a/{y}`` compare equal."""
-    return "/".join("<>" if segment[:1] in "<{" else segment for segment in path.split("/"))
 
 
 def _cron(value: str) -> str:

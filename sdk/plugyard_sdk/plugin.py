@@ -1,22 +1,24 @@
 """The Ops-Center style: a `Plugin` object whose decorators mark async handlers.
 
-`plugin.storage / config / logger / api / scheduler` are bound to whatever installation
-is being served: inside the sandbox they are RPC clients of the host; outside it (local
-runs, `ops_center_sdk.testing`) they are the in-memory mocks. Decorators attach options
+`plugin.storage / config / logger / api / scheduler` are clients of whatever host is bound:
+inside the sandbox the host over RPC, outside it (local runs) the in-memory
+`plugyard_sdk._local.LocalBackend`; `ops_center_sdk.testing.create_test_plugin` swaps in the
+guide's mocks instead. Their calls are rows of `plugyard_sdk.ctx_methods`. Decorators attach options
 to the function and remember it on the plugin; `_collect` builds the registrations.
 Standard library only: this module is imported inside the sandbox.
 """
 
 from __future__ import annotations
 
-import fnmatch
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
+from . import routing
 from .context import _runtime, current_backend
-from .sbh import HTTP_METHODS, MARK
+from .ctx_methods import match_keys  # noqa: F401  (plugins_core.host.storage imports it from here)
+from .sbh import MARK
 
 __all__ = ["AppDescriptor", "Plugin", "PluginMetadata"]
 
@@ -182,6 +184,12 @@ class RemoteScheduler:
         return list(_call("scheduler.get_tasks") or [])
 
 
+_SERVICES: dict[str, Callable[[], Any]] = {
+    "storage": RemoteStorage, "config": RemoteConfig, "logger": RemoteLogger, "api": RemoteAPIClient,
+    "scheduler": RemoteScheduler,
+}
+
+
 class AppDescriptor:
     """What `create_app()` returns: a description of the plugin's surface, not a web app.
 
@@ -209,20 +217,12 @@ class Plugin:
         self._handlers: list[Callable[..., Any]] = []
         self._services: dict[str, Any] = {}
 
-    # -- services, bound lazily so the same object works in the sandbox and in tests
+    # -- services, made on first use; they call whichever backend is bound when they are used,
+    # so the same object works in the sandbox and outside it (create_test_plugin presets mocks)
     def _service(self, name: str) -> Any:
-        if name in self._services:
-            return self._services[name]
-        if _runtime.in_sandbox:
-            made = {"storage": RemoteStorage, "config": RemoteConfig, "logger": RemoteLogger,
-                    "api": RemoteAPIClient, "scheduler": RemoteScheduler}[name]()
-        else:
-            from . import testing
-
-            made = {"storage": testing.MockStorage, "config": testing.MockConfig, "logger": testing.MockLogger,
-                    "api": testing.MockAPIClient, "scheduler": testing.MockScheduler}[name]()
-        self._services[name] = made
-        return made
+        if name not in self._services:
+            self._services[name] = _SERVICES[name]()
+        return self._services[name]
 
     storage = property(lambda self: self._service("storage"))
     config = property(lambda self: self._service("config"))
@@ -259,9 +259,9 @@ class Plugin:
                                           "kind": "filter"})
 
     def route(self, path: str, methods: Iterable[str] | None = None) -> Callable[[F], F]:
-        verbs = [m.upper() for m in (methods or ["GET"])]
-        if not path.startswith("/") or any(m not in HTTP_METHODS for m in verbs):
-            raise ValueError(f"plugin.route({path!r}, methods={verbs}): bad path or method")
+        """An HTTP route: `await fn(**path_params)`; a path `routing` refuses raises here, at load."""
+        routing.parse(path)
+        verbs = routing.parse_methods(methods, where=f"plugin.route({path!r})")
         return lambda fn: self._mark(fn, {"type": "route", "path": path, "methods": verbs})
 
     def _lifecycle(self, stage: str, fn: Callable[..., Any] | None) -> Any:
@@ -286,8 +286,3 @@ class Plugin:
 
     def __repr__(self) -> str:
         return f"<Plugin {self.metadata.id}@{self.metadata.version}>"
-
-
-def match_keys(keys: Iterable[str], pattern: str) -> list[str]:
-    """`list_keys("device:*")` semantics shared by the mocks and the host."""
-    return sorted(k for k in keys if fnmatch.fnmatchcase(k, pattern or "*"))

@@ -12,13 +12,13 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
+from . import routing
 from .context import PluginContext
 
 __all__ = ["MARK", "PluginContext", "hook", "job", "route"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 MARK = "__plugyard__"
-HTTP_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
 
 
 def _attach(fn: Callable[..., Any], option: dict[str, Any]) -> None:
@@ -47,13 +47,15 @@ def hook(event: str | Callable[..., Any] | None = None, *, priority: int = 10) -
 
 
 def route(path: str, methods: Iterable[str] | None = None) -> Callable[[F], F]:
-    """Serve `/ext/<slug><path>`: `fn(ctx, **path_params)`; `<name>` and `{name}` params."""
-    if not isinstance(path, str) or not path.startswith("/"):
+    """Serve `/ext/<slug><path>`: `fn(ctx, **path_params)`; the grammar is `routing`'s.
+
+    A path or method the grammar refuses raises `routing.RouteError` here, at load, so the
+    upload names the file and line of the decorator.
+    """
+    if not isinstance(path, str):
         raise TypeError("@route needs a path starting with '/', e.g. @route(\"/ping\")")
-    verbs = [m.upper() for m in (methods or ["GET"])]
-    unknown = [m for m in verbs if m not in HTTP_METHODS]
-    if unknown:
-        raise ValueError(f"@route({path!r}): unknown HTTP method(s) {unknown}")
+    routing.parse(path)
+    verbs = routing.parse_methods(methods, where=f"@route({path!r})")
 
     def decorate(fn: F) -> F:
         _attach(fn, {"type": "route", "path": path, "methods": verbs, "style": "sbh"})

@@ -96,7 +96,7 @@ def test_unknown_path_and_wrong_method(routes_plugin):
     assert client.get("/ext/routes-demo/nope").status_code == 404
     wrong = client.get("/ext/routes-demo/items/7")
     assert wrong.status_code == 405
-    assert wrong["Allow"] == "POST"
+    assert wrong["Allow"] == "POST, OPTIONS"  # as Django's View lists them
     assert wrong.json()["error"]["code"] == "method_not_allowed"
 
 
@@ -135,3 +135,114 @@ def test_unknown_disabled_foreign_and_routeless_plugins(owner, other_owner):
 def test_routes_need_the_api_headers(owner, client):
     _install(owner, plugin_files("sbh-my-plugin"))
     assert client.get("/ext/my-plugin/ping").status_code == 401
+
+
+GRAMMAR = '''
+from src.ext.sdk import route
+
+@route("/things/<uuid:thing_id>", methods=["GET"])
+def thing(ctx, thing_id):
+    return {"thing_id": thing_id, "method": ctx.request.method}
+
+@route("/tags/<slug:tag>/<int:page>", methods=["GET", "POST"])
+def tag(ctx, tag, page):
+    return {"tag": tag, "page": page}
+
+@route("/files/{rest:path}", methods=["GET"])
+def files(ctx, rest):
+    return {"rest": rest}
+
+@route("/cors", methods=["GET"])
+def cors_get(ctx):
+    return {"get": True}
+
+@route("/cors", methods=["OPTIONS"])
+def cors_options(ctx):
+    return "", 204, {"Access-Control-Allow-Origin": "*"}
+'''
+UUID = "6f1c2a3b-4d5e-4f60-8a7b-9c0d1e2f3a4b"
+
+
+@pytest.fixture
+def grammar_plugin(owner):
+    _install(owner, _plugin("grammar", GRAMMAR))
+    return owner.client
+
+
+def test_every_converter_answers_through_ext(grammar_plugin):
+    client = grammar_plugin
+    thing = client.get(f"/ext/grammar/things/{UUID}")
+    assert thing.status_code == 200, thing.content
+    assert thing.json() == {"thing_id": UUID, "method": "GET"}
+    assert client.get("/ext/grammar/things/not-a-uuid").status_code == 404
+    assert client.get("/ext/grammar/tags/new_things/2").json() == {"tag": "new_things", "page": 2}
+    assert client.get("/ext/grammar/tags/a.b/2").status_code == 404
+    assert client.get("/ext/grammar/files/a/b/c.txt").json() == {"rest": "a/b/c.txt"}
+
+
+def test_a_route_path_outside_the_grammar_never_uploads(owner):
+    response = upload(owner, make_zip(_plugin("floaty", '@route("/items/<float:x>")\ndef item(ctx, x):\n    return {}\n'
+                                               .replace("@route", "from src.ext.sdk import route\n\n@route"))))
+    assert response.status_code == 400
+    [problem] = response.json()["error"]["details"]
+    assert problem["field"] == "main.py:3" and problem["code"] == "invalid_route"
+    assert "unknown converter 'float'" in problem["message"]
+
+
+def _served(actor, method: str, path: str) -> tuple[str, dict[str, str], bytes]:
+    """The answer as the WSGI server gets it: the test client drops a HEAD body itself."""
+    from django.core.handlers.wsgi import WSGIHandler
+    from django.core.signals import request_finished, request_started
+    from django.db import close_old_connections
+    from django.test import RequestFactory
+
+    environ = RequestFactory().generic(method, path, **actor.headers()).environ
+    answer: dict[str, object] = {}
+
+    def start_response(status, headers, exc_info=None):
+        answer.update(status=status, headers=dict(headers))
+
+    # As the test client does: the test's transaction must outlive the request.
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    try:
+        body = b"".join(WSGIHandler()(environ, start_response))
+    finally:
+        request_started.connect(close_old_connections)
+        request_finished.connect(close_old_connections)
+    return answer["status"], answer["headers"], body
+
+
+def test_head_runs_the_get_route_and_answers_without_a_body(owner, grammar_plugin):
+    client = grammar_plugin
+    get = client.get("/ext/grammar/files/a/b")
+    status, headers, body = _served(owner, "HEAD", "/ext/grammar/files/a/b")
+    assert status.startswith("200")
+    assert body == b""
+    assert headers["Content-Length"] == str(len(get.content))
+    assert headers["Content-Type"] == get["Content-Type"]
+    assert Invocation.objects.filter(kind="route", name="files").count() == 2
+    assert client.head(f"/ext/grammar/things/{UUID}").status_code == 200
+    assert Invocation.objects.get(name="thing").result["body"]["method"] == "HEAD"  # as Django's View: GET's code, HEAD's request
+    assert client.head("/ext/grammar/nope").status_code == 404
+
+
+def test_options_answers_allow_without_waking_the_plugin(grammar_plugin):
+    client = grammar_plugin
+    before = Invocation.objects.count()
+    options = client.options("/ext/grammar/tags/x/1")
+    assert options.status_code == 200
+    assert options["Allow"] == "GET, POST, HEAD, OPTIONS"
+    assert options.content == b""
+    assert client.options(f"/ext/grammar/things/{UUID}")["Allow"] == "GET, HEAD, OPTIONS"
+    assert client.options("/ext/grammar/nope").status_code == 404
+    assert Invocation.objects.count() == before
+    wrong = client.delete("/ext/grammar/tags/x/1")
+    assert wrong.status_code == 405 and wrong["Allow"] == "GET, POST, HEAD, OPTIONS"
+
+
+def test_options_declared_by_the_plugin_is_the_plugins_answer(grammar_plugin):
+    options = grammar_plugin.options("/ext/grammar/cors")
+    assert options.status_code == 204, options.content
+    assert options["Access-Control-Allow-Origin"] == "*"
+    assert Invocation.objects.get(kind="route").name == "cors_options"
