@@ -44,8 +44,10 @@ bench: $(VENV)/installed
 		|| echo "bench: could not install wrk (apt-get install wrk); the route benchmark will say so"; }
 	$(PY) bench/run_all.py
 
+# ruff, then the import layers of ../shared/DESIGN.md ("Layering"), as .importlinter states them.
 lint: $(VENV)/installed
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
 
 clean:
 	rm -rf $(VENV) var .pytest_cache

@@ -153,11 +153,12 @@ def start_sandboxd(env: dict[str, str], log_path: Path, timeout: float = 60.0) -
     """The machine's sandbox service (`manage.py sandboxd`) for this benchmark's environment,
     on the socket its settings name; returns once it answers."""
     from plugins_core.sandbox import SandboxClient
+    from plugins_core.sandboxes import policy
 
     with open(log_path, "ab") as log:
         process = subprocess.Popen([sys.executable, "manage.py", "sandboxd"], cwd=ROOT, env=env, stdout=log,
                                    stderr=subprocess.STDOUT, start_new_session=True)
-    client = SandboxClient()
+    client = SandboxClient(policy())
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:

@@ -163,7 +163,7 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "store_processed": False,
         # kombu sleeps this long whenever it cannot take a message; its 1 s default
         # makes a fan-out crawl on the embedded broker.
-        "polling_interval": 0.05,
+        "polling_interval": 0.01,
     }
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_TASK_ACKS_LATE = True

@@ -8,6 +8,9 @@ class DevicesConfig(AppConfig):
     verbose_name = "Devices"
 
     def ready(self) -> None:
-        from devices.resources import register
+        # Django imports apps before their models are ready: what ready() wires up is
+        # imported here, the documented place for it.
+        from devices import events, resources
 
-        register()
+        events.register()
+        resources.register()

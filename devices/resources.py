@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from devices import services
 from devices.models import Alert, Device
-from plugins_core.host.resources import Resource, register_resource
+from plugins_core.host_api import Resource, register_resource
 
 __all__ = ["register"]
 

@@ -7,14 +7,16 @@ after commit).
 """
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
 from django.core.exceptions import ValidationError
+from django.core.serializers.json import DjangoJSONEncoder
 from django.utils import timezone
 
 from devices.models import Alert, AlertStatus, Device
-from plugins_core.host.events import emit_event
+from plugins_core.host_api import acting_plugin, apply_filters, emit_event
 
 __all__ = [
     "acknowledge_alert",
@@ -53,10 +55,6 @@ def alert_dict(alert: Alert) -> dict[str, Any]:
 
 
 def _payload(row: dict[str, Any]) -> dict[str, Any]:
-    import json
-
-    from django.core.serializers.json import DjangoJSONEncoder
-
     return json.loads(json.dumps(row, cls=DjangoJSONEncoder))
 
 
@@ -75,10 +73,8 @@ def _clean(obj: Any) -> None:
 
 
 def _source() -> str:
-    from plugins_core.host.bridge import current_bridge
-
-    bridge = current_bridge()
-    return f"plugin:{bridge.installation.plugin.slug}" if bridge is not None else "api"
+    plugin = acting_plugin()
+    return f"plugin:{plugin}" if plugin is not None else "api"
 
 
 # --- devices ---------------------------------------------------------------------------------
@@ -91,12 +87,9 @@ def _process(tenant, data: dict[str, Any], metadata: dict[str, Any]) -> dict[str
     a plugin skip the chain: running filters (plugin code) synchronously inside another
     plugin's host call could wait on the very worker that is waiting for us.
     """
-    from plugins_core.events.dispatch import send_chained
-    from plugins_core.host.bridge import current_bridge
-
-    if current_bridge() is not None:
+    if acting_plugin() is not None:
         return data
-    processed = send_chained(tenant, "device.data.process", dict(data))
+    processed = apply_filters(tenant, "device.data.process", dict(data))
     if not isinstance(processed, dict):
         return data
     known = {k: v for k, v in processed.items() if k in DEVICE_FIELDS}

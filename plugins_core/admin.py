@@ -24,6 +24,7 @@ from plugins_core.models import (
     WebhookAttempt,
     WebhookDelivery,
 )
+from plugins_core.webhooks.delivery import DeliveryBusy, redeliver
 
 
 def _pretty(value) -> str:
@@ -275,8 +276,6 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
 
     @admin.action(description="Redeliver selected deliveries")
     def redeliver_selected(self, request, queryset):
-        from plugins_core.webhooks.delivery import DeliveryBusy, redeliver
-
         sent, busy = 0, 0
         for delivery in queryset.select_related("installation__version"):
             try:

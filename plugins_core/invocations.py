@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from plugins_core import usage
@@ -93,7 +93,7 @@ def claim_rows(rows) -> list[Claim]:
         claims = [_decide(invocation, now) for invocation in
                   rows.select_for_update(skip_locked=True, of=("self",)).order_by("id")]
         changed = [c.invocation for c in claims if c.run or c.invocation.status == InvocationStatus.CRASH]
-        Invocation.objects.bulk_update(changed, ["status", "attempts", "lease_until", "error", "finished_at"])
+        _write(changed, ["status", "attempts", "lease_until", "error", "finished_at"])
     return claims
 
 
@@ -160,7 +160,23 @@ def finish(
 def save_all(records: list[Invocation]) -> None:
     """Write many finished (or released) rows in one statement."""
     _charge_logs(records)
-    Invocation.objects.bulk_update(records, _SAVED_FIELDS)
+    with transaction.atomic():
+        _write(records, _SAVED_FIELDS)
+
+
+def _write(records: list[Invocation], fields: list[str]) -> None:
+    """One prepared UPDATE per row, sent as a batch. Django's bulk_update builds a CASE per
+    column in Python, which was most of a 100-installation fan-out's time."""
+    if not records:
+        return
+    meta = Invocation._meta
+    columns = [meta.get_field(name) for name in fields]
+    quote = connection.ops.quote_name
+    sql = (f"UPDATE {quote(meta.db_table)} SET " + ", ".join(f"{quote(c.column)} = %s" for c in columns)
+           + f" WHERE {quote(meta.pk.column)} = %s")
+    rows = [[c.get_db_prep_save(getattr(r, c.attname), connection) for c in columns] + [r.pk] for r in records]
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, rows)
 
 
 def _stored_bytes(record: Invocation) -> int:

@@ -10,8 +10,8 @@ from __future__ import annotations
 import logging
 
 from celery import shared_task
-from django.db import transaction
 
+from plugins_core import queue, runner
 from plugins_core.models import Installation, Invocation
 
 __all__ = ["STAGES", "fire", "run_lifecycle", "run_now"]
@@ -29,21 +29,12 @@ def _has_handlers(installation: Installation, stage: str) -> bool:
 def fire(installation: Installation, stage: str) -> None:
     if not _has_handlers(installation, stage):
         return
-
-    def queue() -> None:
-        try:
-            run_lifecycle.delay(installation.pk, stage)
-        except Exception:  # the broker is down: a lifecycle hook is best effort
-            log.warning("could not queue %s hook of %s", stage, installation, exc_info=True)
-
-    transaction.on_commit(queue)
+    queue.after_commit("plugins_core.lifecycle.run_lifecycle", installation.pk, stage)  # best effort
 
 
 def run_now(installation: Installation, stage: str) -> Invocation | None:
     if not _has_handlers(installation, stage):
         return None
-    from plugins_core import runner
-
     return runner.invoke(installation, kind="lifecycle", name=stage)
 
 

@@ -16,7 +16,7 @@ from plugins_core import invocations, packages
 from plugins_core.host.bridge import InstallationBridge
 from plugins_core.models import Installation, Invocation, InvocationStatus
 from plugins_core.sandbox import Invocation as SandboxCall
-from plugins_core.sandbox import get_sandbox
+from plugins_core.sandboxes import get_sandbox
 
 __all__ = ["invoke", "sandbox_call"]
 

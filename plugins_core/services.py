@@ -7,20 +7,19 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass, field
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
-from plugyard_sdk.config_schema import apply_config_defaults, validate_config
+from plugyard_sdk.config_schema import apply_config_defaults
 from plugyard_sdk.package import PackageInvalid, PluginPackage
 
-from marketplace.models import Category, Listing, PricingModel
-from plugins_core import lifecycle, packages, validation
-from plugins_core.errors import InvalidConfig, InvalidPackage, PluginConflict
+from plugins_core import lifecycle, packages, signals, validation
+from plugins_core.errors import InvalidPackage, PluginConflict
+from plugins_core.installation_config import update_config
 from plugins_core.jobs import remove_installation_jobs, sync_installation_jobs
 from plugins_core.models import Installation, Plugin, PluginVersion, Subscription
-from plugins_core.sandbox import get_sandbox
+from plugins_core.sandboxes import get_sandbox
 
 __all__ = [
     "UploadResult",
@@ -47,6 +46,11 @@ def upload_package(tenant, user, data: bytes, filename: str) -> UploadResult:
     Raises InvalidPackage (400, every problem by field) or PluginConflict (409). On any
     error nothing is stored: the database work is one transaction, and an archive written
     by this call is removed again.
+
+    Checks run cheapest first. The SDK's (archive, manifest shape and rules, static scan)
+    stop the upload on their own: code they refuse is not loaded. Past them the code can
+    be loaded safely, so the host's rules on the manifest (event catalog, filters, webhook
+    permission) and on what the code registered are reported together, in one answer.
     """
     # The static scan and the load check share one budget: the request waits at most the
     # sandbox's load timeout for both (plus the sandbox client's margin).
@@ -57,9 +61,7 @@ def upload_package(tenant, user, data: bytes, filename: str) -> UploadResult:
     except PackageInvalid as exc:
         raise InvalidPackage(exc.problems) from None
     manifest = package.manifest.model_dump(mode="json")
-    event_problems = validation.check_events(manifest)
-    if event_problems:
-        raise InvalidPackage(event_problems)
+    manifest_problems = validation.check_package(package)
 
     directory_is_new = not packages.plugin_dir(package.sha256).exists()
     directory = packages.unpack(package)
@@ -67,8 +69,8 @@ def upload_package(tenant, user, data: bytes, filename: str) -> UploadResult:
     try:
         report = _load_report(package, directory, max(1.0, budget - (time.monotonic() - started)))
         findings = validation.check_load_report(manifest, report)
-        if findings.problems:
-            raise InvalidPackage(findings.problems)
+        if manifest_problems or findings.problems:
+            raise InvalidPackage([*manifest_problems, *findings.problems])
         stored_name, archive_is_new = packages.store_archive(data, package.sha256, package.archive_format)
         with transaction.atomic():
             result = _record_upload(tenant, user, package, stored_name, len(data), report, findings.warnings)
@@ -131,7 +133,7 @@ def _record_upload(
     if plugin.name != manifest.name:
         plugin.name = manifest.name
         plugin.save(update_fields=["name"])
-    _ensure_listing(plugin, manifest_json)
+    signals.version_uploaded.send(sender=PluginVersion, plugin=plugin, version=version, manifest=manifest_json)
 
     installation = Installation.objects.for_tenant(tenant).filter(plugin=plugin).first()
     upgraded_from = None
@@ -171,32 +173,6 @@ def _upgrade(installation: Installation, version: PluginVersion) -> None:
 
 def _problem_dict(problem: Any) -> dict[str, str]:
     return {"field": problem.field, "code": str(getattr(problem.code, "value", problem.code)), "message": problem.message}
-
-
-def _ensure_listing(plugin: Plugin, manifest: dict[str, Any]) -> None:
-    """A draft listing staff can curate, seeded from the manifest's marketplace fields."""
-    if Listing.objects.filter(plugin=plugin).exists():
-        return
-    pricing = manifest.get("pricing") or {}
-    model = pricing.get("model") or PricingModel.FREE
-    try:
-        price = Decimal(str(pricing.get("price") or 0))
-    except InvalidOperation:
-        price = Decimal(0)
-    category = None
-    if manifest.get("category"):
-        category, _ = Category.objects.get_or_create(
-            slug=manifest["category"], defaults={"name": manifest["category"].replace("-", " ").title()}
-        )
-    Listing.objects.create(
-        plugin=plugin,
-        category=category,
-        summary=(manifest.get("description") or "")[:300],
-        keywords=manifest.get("keywords") or [],
-        pricing_model=model,
-        price=price,
-        currency=pricing.get("currency") or "USD",
-    )
 
 
 def install_version(tenant, user, version: PluginVersion) -> Installation:
@@ -253,21 +229,3 @@ def uninstall(installation: Installation) -> None:
     lifecycle.run_now(installation, "uninstall")
     remove_installation_jobs(installation)
     installation.delete()
-
-
-def update_config(installation: Installation, changes: dict[str, Any], *, replace: bool = False) -> Installation:
-    """Merge ``changes`` into the config (or replace it), apply defaults, validate it.
-
-    A key set to None is removed, as in a JSON merge patch. Raises InvalidConfig naming
-    every key that does not match the version's config_schema; nothing is saved then.
-    """
-    schema = installation.version.config_schema
-    merged = dict(changes) if replace else {**installation.config, **changes}
-    merged = {key: value for key, value in merged.items() if value is not None or key not in changes}
-    merged = apply_config_defaults(schema, merged)
-    problems = validate_config(schema, merged)
-    if problems:
-        raise InvalidConfig(problems)
-    installation.config = merged
-    installation.save(update_fields=["config", "updated_at"])
-    return installation

@@ -6,12 +6,9 @@ rows (``Installation.objects.for_tenant(tenant)``), and API views get their quer
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from django.db import models
-
-if TYPE_CHECKING:
-    from tenants.models import Tenant
 
 __all__ = ["TenantOwned", "TenantQuerySet", "TenantScopedViewMixin"]
 
@@ -20,7 +17,8 @@ class TenantQuerySet(models.QuerySet):
     #: The path from this model to its tenant, for models owned through a parent.
     tenant_path = "tenant"
 
-    def for_tenant(self, tenant: Tenant) -> TenantQuerySet:
+    def for_tenant(self, tenant: models.Model | None) -> TenantQuerySet:
+        """This tenant's rows (a ``tenants.Tenant``; none for no tenant)."""
         if tenant is None or tenant.pk is None:
             return self.none()
         lookup = getattr(self.model, "TENANT_PATH", self.tenant_path)

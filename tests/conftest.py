@@ -20,7 +20,7 @@ def sandbox_service():
     the Celery workers the integration tests start) goes through it, as in production."""
     from django.conf import settings
 
-    from plugins_core.sandbox import client
+    from plugins_core import sandboxes
     from tests.sandboxd import SandboxService
 
     path = f"/tmp/plugyard-test-{os.getpid()}.sock"
@@ -28,10 +28,10 @@ def sandbox_service():
     previous = os.environ.get("PLUGYARD_SANDBOX_SOCKET")
     os.environ["PLUGYARD_SANDBOX_SOCKET"] = path
     settings.PLUGYARD_SANDBOX["socket_path"] = path
-    client._global = None
+    sandboxes.reset()
     yield service
     service.stop()
-    client._global = None
+    sandboxes.reset()
     if previous is None:
         os.environ.pop("PLUGYARD_SANDBOX_SOCKET", None)
     else:

@@ -45,7 +45,6 @@ def _obj(required: list[str], **properties: Any) -> dict[str, Any]:
 
 _ID = {"type": ["string", "integer"]}
 _USER = _obj(["id", "email"], id=_ID, email={"type": "string"}, username={"type": "string"})
-_DEVICE = {"type": "object"}
 
 _BUILT_IN = [
     EventSpec("auth.user.created", "A user account was created in the tenant.", _obj(["user"], user=_USER)),
@@ -62,14 +61,6 @@ _BUILT_IN = [
     EventSpec("build.completed", "A build finished.", _obj(["build_id", "status"], build_id=_ID, status={"type": "string"}, project_name={"type": "string"}, created_at={"type": "string"})),
     EventSpec("webhook.received", "An inbound webhook was received.", _obj(["source", "body"], source={"type": "string"}, headers={"type": "object"}, body={})),
     EventSpec("analytics.rollup.completed", "An analytics rollup finished.", _obj([], period={"type": "string"}, metrics={"type": "object"})),
-    EventSpec("device.created", "A device was created.", _obj(["device_id", "device_data"], device_id=_ID, device_data=_DEVICE)),
-    EventSpec("device.updated", "A device was updated.", _obj(["device_id", "device_data"], device_id=_ID, device_data=_DEVICE)),
-    EventSpec("device.deleted", "A device was deleted.", _obj(["device_id"], device_id=_ID, device_data=_DEVICE)),
-    EventSpec("device.metrics_updated", "Metrics were received for a device.", _obj(["device_id", "metrics"], device_id=_ID, metrics={"type": "object"})),
-    EventSpec("alert.created", "An alert was raised.", _obj(["alert_id", "alert_data"], alert_id=_ID, alert_data={"type": "object"})),
-    EventSpec("alert.updated", "An alert changed.", _obj(["alert_id", "alert_data"], alert_id=_ID, alert_data={"type": "object"})),
-    EventSpec("alert.resolved", "An alert was resolved.", _obj(["alert_id"], alert_id=_ID, alert_data={"type": "object"})),
-    EventSpec("device.data.process", "Filter: device data on its way to storage; return the (changed) data.", {"type": "object"}, kind="filter"),
 ]
 
 _EVENTS: dict[str, EventSpec] = {spec.name: spec for spec in _BUILT_IN}

@@ -97,11 +97,12 @@ def _pending_rows(event: Event, chosen: list[Handler]) -> list[Invocation]:
                        name=h.name, status=InvocationStatus.PENDING) for h in chosen]
 
 
-def record_pending(event: Event) -> list[Installation]:
-    """A pending Invocation row per handler the event reaches; returns the installations."""
+def record_pending(event: Event) -> list[Handler]:
+    """A pending Invocation row per handler the event reaches (the durable list of what must
+    run); returns those handlers, for ``send_all``."""
     chosen = handlers(event.tenant, event.type)
     invocations.create_pending(_pending_rows(event, chosen))
-    return list({h.installation.pk: h.installation for h in chosen}.values())
+    return chosen
 
 
 def stalled_invocations(limit: int = 1000) -> list[tuple[int, int]]:
@@ -114,19 +115,16 @@ def stalled_invocations(limit: int = 1000) -> list[tuple[int, int]]:
     return list(stalled.values_list("event_id", "installation_id").distinct()[:limit])
 
 
-def send_all(event: Event, installations: list[Installation] | None = None) -> list[Claim]:
-    """Run every handler ``event`` reaches (of ``installations`` only, when given).
+def send_all(event: Event, chosen: list[Handler] | None = None) -> list[Claim]:
+    """Run every handler ``event`` reaches, or those of ``chosen`` (``record_pending``'s).
 
     Returns every handler's claim: one with ``retry_after`` must be tried again then (a
     lease held elsewhere, or a call that never ran: the tenant over budget, no service).
     """
-    chosen = handlers(event.tenant, event.type)
-    if installations is not None:
-        wanted = {installation.pk for installation in installations}
-        chosen = [h for h in chosen if h.installation.pk in wanted]
+    if chosen is None:
+        chosen = record_pending(event)
     if not chosen:
         return []
-    invocations.create_pending(_pending_rows(event, chosen))
     claims = invocations.claim_rows(Invocation.objects.filter(
         event=event, kind="hook", installation_id__in={h.installation.pk for h in chosen}))
     rank = {(h.installation.pk, h.name): n for n, h in enumerate(chosen)}
@@ -198,4 +196,6 @@ def send_robust(tenant, name: str, payload: Any, *, user=None) -> list[Invocatio
 
 def run_event_hooks(event: Event, installation: Installation) -> list[Claim]:
     """Run every handler ``installation`` has for ``event``, in order (a retry, the stalled sweep)."""
-    return send_all(event, [installation])
+    chosen = [h for h in handlers(event.tenant, event.type) if h.installation.pk == installation.pk]
+    invocations.create_pending(_pending_rows(event, chosen))
+    return send_all(event, chosen)

@@ -12,14 +12,16 @@ from typing import Any
 
 import jsonschema
 from django.conf import settings
-from django.db import transaction
 
+from plugins_core import queue
 from plugins_core.events.catalog import get_event
 from plugins_core.events.models import Event
 
 __all__ = ["EventError", "emit", "emit_from_plugin", "validate_payload"]
 
 log = logging.getLogger(__name__)
+
+DISPATCH_TASK = "plugins_core.events.tasks.dispatch_event"
 
 
 class EventError(ValueError):
@@ -55,18 +57,8 @@ def emit(tenant, event_type: str, payload: dict[str, Any], *, source_installatio
         tenant=tenant, type=event_type, payload=payload, depth=depth, source_installation=source_installation,
         root_id=root,
     )
-    transaction.on_commit(lambda: queue_dispatch(event.pk))
+    queue.after_commit(DISPATCH_TASK, event.pk)  # a broker that refuses it leaves it in the outbox
     return event
-
-
-def queue_dispatch(event_id: int) -> None:
-    """Queue an event's fan-out; a broker failure leaves it in the outbox for the sweep."""
-    from plugins_core.events.tasks import dispatch_event
-
-    try:
-        dispatch_event.delay(event_id)
-    except Exception:  # the broker is down: the sweep retries from the outbox
-        log.warning("broker unavailable; event %s stays in the outbox", event_id, exc_info=True)
 
 
 def emit_from_plugin(installation, event_type: str, data: dict[str, Any], depth: int,
@@ -96,7 +88,7 @@ def emit_from_plugin(installation, event_type: str, data: dict[str, Any], depth:
         tenant=installation.tenant, type=event_type, payload=data, depth=depth + 1, source_installation=installation,
         root_id=root,
     )
-    transaction.on_commit(lambda: queue_dispatch(event.pk))
+    queue.after_commit(DISPATCH_TASK, event.pk)
     return {"event_id": event.pk, "event_type": event_type}
 
 

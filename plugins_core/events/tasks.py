@@ -4,12 +4,14 @@ from __future__ import annotations
 import datetime as dt
 
 from celery import shared_task
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
 from plugins_core.events import dispatch
 from plugins_core.events.models import Event
 from plugins_core.models import Installation
+from plugins_core.retention import prune
 from plugins_core.webhooks.fanout import deliver_event as deliver_webhooks
 
 __all__ = [
@@ -29,11 +31,11 @@ def dispatch_event(event_id: int) -> int:
     event = Event.objects.select_related("tenant").filter(pk=event_id).first()
     if event is None:
         return 0
-    installations = dispatch.record_pending(event)
+    chosen = dispatch.record_pending(event)
     deliver_webhooks(event)
     Event.objects.filter(pk=event.pk, dispatched_at__isnull=True).update(dispatched_at=timezone.now())
-    _retry_later(event, dispatch.send_all(event, installations))
-    return len(installations)
+    _retry_later(event, dispatch.send_all(event, chosen))
+    return len({handler.installation.pk for handler in chosen})
 
 
 def _retry_later(event: Event, claims: list[dispatch.Claim]) -> None:
@@ -83,9 +85,5 @@ def recover_stalled_invocations() -> int:
 @shared_task(ignore_result=True)
 def prune_invocation_logs() -> int:
     """Daily: drop logs past PLUGYARD_INVOCATION_RETENTION_DAYS (manage.py prune_invocations)."""
-    from django.conf import settings
-
-    from plugins_core.retention import prune
-
     invocations, _events = prune(settings.PLUGYARD_INVOCATION_RETENTION_DAYS)
     return invocations

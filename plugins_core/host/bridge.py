@@ -1,87 +1,71 @@
 """The host end of ``ctx``: one installation's calls, each checked against its granted permissions.
 
 The sandbox hands every RPC a plugin makes (``secrets.get``, ``db.query``, ``api.call`` …) to
-an :class:`InstallationBridge` built for the installation being served. The bridge looks
-the method up in one table, checks the permission first, then runs the handler with the
-installation's tenant — handlers never take a tenant from the plugin. Errors are
-:class:`~plugins_core.host.errors.PermissionDenied` (naming the permission) or a
-:class:`~plugins_core.host.errors.HostCallError` whose message is safe to show the plugin.
+an :class:`InstallationBridge` built for the installation being served, one per invocation.
+Every call goes the same way, from the SDK's one table of ctx methods
+(:data:`plugyard_sdk.ctx_methods.CTX_METHODS`): the method is looked up (unknown →
+``UnknownMethod``), charged to the invocation's budget for it (over → ``QuotaExceeded``,
+code ``over_budget``, recorded), its arguments checked (→ ``BadArguments`` naming the
+argument), its permission checked, and only then its handler runs with the installation's
+tenant — handlers never take a tenant from the plugin.
 
-Permissions by method (see :data:`METHOD_PERMISSIONS`): ``db.*`` and ``api.call`` depend on
-the resource — its own permission (``devices.read``) or the generic ``db.read`` /
-``db.write`` both grant it. ``secrets``, ``storage``, ``config``, ``emit`` and
-``scheduler`` touch only the installation's own data and need none.
+Permissions come from the table: ``db.*`` and ``api.call`` are resource-dependent — the
+resource's own permission (``devices.read``) or the generic ``db.read`` / ``db.write`` —
+so their handlers check once they know the resource. Budgets are the table's unless the
+``PLUGYARD_CTX_BUDGETS`` setting overrides them (``{"emit": 20}``).
 """
 from __future__ import annotations
 
-import inspect
+import logging
 import re
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from django.conf import settings
+from plugyard_sdk.ctx_methods import (
+    API_READ_ACTIONS,
+    CTX_METHODS,
+    RESOURCE_DEPENDENT,
+    CallBudget,
+    CallRefused,
+    check_args,
+    method_named,
+    resolve_budgets,
+)
+
+from plugins_core.events.emit import emit_from_plugin
 from plugins_core.host import files, llm, mail, resources, storage
 from plugins_core.host import http as host_http
+from plugins_core.host.current import current_bridge, serving
 from plugins_core.host.errors import (
     BadArguments,
     HostCallError,
     PermissionDenied,
+    QuotaExceeded,
     Refused,
     UnknownMethod,
 )
 from plugins_core.host.events import emit_event
+from plugins_core.jobs import scheduler
+from plugins_core.secrets import SECRET_NAME_RE, read_secret
 
-__all__ = ["METHOD_PERMISSIONS", "CallRecord", "InstallationBridge", "current_bridge", "serving"]
+__all__ = ["CallRecord", "InstallationBridge", "current_bridge", "serving"]
 
-_current: ContextVar[InstallationBridge | None] = ContextVar("plugyard_current_bridge", default=None)
+log = logging.getLogger("plugyard.host")
+
 
 EVENT_NAME_RE = re.compile(r"^[a-z0-9_]+(?:[.-][a-z0-9_]+){1,7}$")
 MAX_EVENT_BYTES = 64 * 1024
-API_READ_ACTIONS = frozenset({"list", "get"})
 PAGING_PARAMS = frozenset({"page", "page_size", "limit", "offset", "order_by", "ordering"})
-SCHEDULER_METHODS = ("run_at", "run_in", "schedule", "cancel", "cancel_all", "get_tasks")
 
-#: The permission each method needs. For ``db.*`` the resource's own read/write permission
-#: (``devices.read``) also grants it; ``RESOURCE`` (``api.call``) means the resource's own
-#: permission, or the generic db.read / db.write.
-RESOURCE = "<resource>"
-METHOD_PERMISSIONS: dict[str, str | None] = {
-    "secrets.get": None,
-    "http.request": "outbound_http",
-    "db.query": "db.read",
-    "db.get_by_id": "db.read",
-    "db.insert": "db.write",
-    "db.update": "db.write",
-    "files.list": "files.read",
-    "files.read": "files.read",
-    "files.upload": "files.write",
-    "files.delete": "files.write",
-    "llm.run": "llm.use",
-    "email.send": "send_email",
-    "emit": None,
-    "storage.get": None,
-    "storage.set": None,
-    "storage.exists": None,
-    "storage.list_keys": None,
-    "storage.delete": None,
-    "storage.clear": None,
-    "config.get": None,
-    "config.save": None,
-    "api.call": RESOURCE,
-    **{f"scheduler.{name}": None for name in SCHEDULER_METHODS},
+#: The host error each of the table's refusals becomes (all BridgeErrors: the plugin sees HostError).
+_REFUSALS: dict[str, Callable[[str], HostCallError]] = {
+    "unknown_method": UnknownMethod,
+    "bad_arguments": BadArguments,
+    "over_budget": lambda message: QuotaExceeded(message, code="over_budget"),
 }
-
-
-#: Methods whose handler checks the permission itself, because it depends on the resource.
-_CHECKED_BY_HANDLER = frozenset({"db.query", "db.get_by_id", "db.insert", "db.update", "api.call"})
-
-
-def current_bridge() -> InstallationBridge | None:
-    """The bridge serving the call in progress on this thread, if any (for host services)."""
-    return _current.get()
 
 
 @dataclass(frozen=True)
@@ -96,7 +80,8 @@ class CallRecord:
 class InstallationBridge:
     """Serves one installation's ``ctx`` calls (``HostBridge.call(method, args)``)."""
 
-    def __init__(self, installation, *, user=None, request=None, invocation=None) -> None:
+    def __init__(self, installation, *, user=None, request=None, invocation=None,
+                 budgets: Mapping[str, int] | None = None) -> None:
         self.installation = installation
         self.tenant = installation.tenant
         self.user = user
@@ -104,10 +89,12 @@ class InstallationBridge:
         self.invocation = invocation
         self.granted = frozenset(installation.granted_permissions or ())
         self.calls: list[CallRecord] = []
-        #: Plugin events recorded while ``plugins_core.events.emit`` is not importable.
-        self.emitted: list[tuple[str, dict[str, Any]]] = []
+        #: This invocation's calls per method against the table's budgets (``budgets``, else
+        #: the PLUGYARD_CTX_BUDGETS setting, override them); ``budget.exceeded`` is what was refused.
+        self.budget = CallBudget(resolve_budgets(
+            budgets if budgets is not None else getattr(settings, "PLUGYARD_CTX_BUDGETS", None)))
         self._handlers: dict[str, Callable[..., Any]] = {
-            method: getattr(self, "_" + method.replace(".", "_")) for method in METHOD_PERMISSIONS
+            method: getattr(self, "_" + method.replace(".", "_")) for method in CTX_METHODS
         }
 
     def __repr__(self) -> str:
@@ -118,9 +105,9 @@ class InstallationBridge:
     def call(self, method: str, args: dict[str, Any] | None = None) -> Any:
         started = time.monotonic()
         outcome = "ok"
-        token = _current.set(self)
         try:
-            return self._dispatch(method, args)
+            with serving(self):
+                return self._dispatch(method, args)
         except PermissionDenied:
             outcome = "denied"
             raise
@@ -128,26 +115,21 @@ class InstallationBridge:
             outcome = exc.code
             raise
         finally:
-            _current.reset(token)
-            name = method if isinstance(method, str) and method in METHOD_PERMISSIONS else "(unknown)"
+            name = method if isinstance(method, str) and method in CTX_METHODS else "(unknown)"
             self.calls.append(CallRecord(name, outcome, round((time.monotonic() - started) * 1000, 2)))
 
     def _dispatch(self, method: Any, args: Any) -> Any:
-        handler = self._handlers.get(method) if isinstance(method, str) else None
-        if handler is None:
-            raise UnknownMethod(f"the host has no method {method!r}; methods: {', '.join(sorted(METHOD_PERMISSIONS))}")
-        if args is None:
-            args = {}
-        if not isinstance(args, dict):
-            raise BadArguments(f"{method}: arguments must be an object")
-        permission = METHOD_PERMISSIONS[method]
-        if permission is not None and method not in _CHECKED_BY_HANDLER:
-            self.require(permission)
         try:
-            bound = inspect.signature(handler).bind(**args)
-        except TypeError as exc:
-            raise BadArguments(f"{method}: {exc}") from None
-        return handler(*bound.args, **bound.kwargs)
+            spec = method_named(method)
+            self.budget.charge(spec.name)  # every call of a known method counts, whatever its outcome
+            clean = check_args(spec, args)
+        except CallRefused as refused:
+            if refused.code == "over_budget" and self.budget.exceeded.get(method) == 1:
+                log.warning("installation %s: %s", getattr(self.installation, "pk", None), refused)
+            raise _REFUSALS[refused.code](str(refused)) from None
+        if spec.permission is not None and spec.permission != RESOURCE_DEPENDENT:
+            self.require(spec.permission)
+        return self._handlers[spec.name](**clean)
 
     def has(self, permission: str) -> bool:
         return permission in self.granted
@@ -162,8 +144,6 @@ class InstallationBridge:
     # -- secrets ------------------------------------------------------------------------------
 
     def _secrets_get(self, name: Any) -> str | None:
-        from plugins_core.secrets import SECRET_NAME_RE, read_secret
-
         if not isinstance(name, str) or not SECRET_NAME_RE.match(name):
             raise BadArguments("a secret name is letters, digits and underscores, starting with a letter or _")
         return read_secret(self.installation, name)
@@ -205,8 +185,6 @@ class InstallationBridge:
 
     def _api_call(self, resource: Any, action: Any, id: Any = None, data: Any = None, params: Any = None) -> Any:
         res = resources.get_resource(resource)
-        if not isinstance(action, str):
-            raise BadArguments("api.call: 'action' must be a string")
         write = action not in API_READ_ACTIONS
         needed = res.write_permission if write else res.read_permission
         if needed is None:
@@ -283,6 +261,13 @@ class InstallationBridge:
         depth = inv.get("depth") if isinstance(inv, dict) else getattr(inv, "depth", 0)
         return depth if isinstance(depth, int) and not isinstance(depth, bool) else 0
 
+    @property
+    def root(self) -> int | None:
+        """The event the chain that led to this invocation began with (None: nothing did)."""
+        inv = self.invocation
+        root = inv.get("root") if isinstance(inv, dict) else None
+        return root if isinstance(root, int) and not isinstance(root, bool) else None
+
     def _emit(self, event_type: Any, data: Any = None) -> Any:
         import json
 
@@ -299,12 +284,8 @@ class InstallationBridge:
             raise BadArguments(f"event data is not JSON-serialisable: {exc}") from None
         if size > MAX_EVENT_BYTES:
             raise BadArguments(f"event data is {size} bytes; the limit is {MAX_EVENT_BYTES}")
-        emit_from_plugin = _emit_from_plugin()
-        if emit_from_plugin is None:
-            self.emitted.append((event_type, data))
-            return None
         try:
-            return emit_from_plugin(self.installation, event_type, data, self.depth)
+            return emit_from_plugin(self.installation, event_type, data, self.depth, root=self.root)
         except ValueError as exc:  # EventError: reserved name, bad payload, chain too deep
             code = getattr(exc, "code", "refused")
             raise Refused(getattr(exc, "message", str(exc)), code=code) from None
@@ -314,7 +295,7 @@ class InstallationBridge:
     def _storage_get(self, key: Any) -> Any:
         return storage.get(self.installation, key)
 
-    def _storage_set(self, key: Any, value: Any = None) -> None:
+    def _storage_set(self, key: Any, value: Any) -> None:
         storage.set(self.installation, key, value)
 
     def _storage_exists(self, key: Any) -> bool:
@@ -338,8 +319,6 @@ class InstallationBridge:
     # -- scheduler ----------------------------------------------------------------------------
 
     def _schedule(self, name: str, **args: Any) -> Any:
-        from plugins_core.jobs import scheduler
-
         return getattr(scheduler, name)(self.installation, **args)
 
     def _scheduler_run_at(self, when: Any, handler: Any, kwargs: Any = None) -> Any:
@@ -361,21 +340,3 @@ class InstallationBridge:
         return self._schedule("get_tasks")
 
 
-def _emit_from_plugin() -> Callable[..., Any] | None:
-    try:
-        from plugins_core.events.emit import emit_from_plugin
-    except ImportError as exc:
-        if getattr(exc, "name", None) in {"plugins_core.events.emit", None}:
-            return None
-        raise
-    return emit_from_plugin
-
-
-@contextmanager
-def serving(bridge: InstallationBridge) -> Iterator[InstallationBridge]:
-    """Make ``bridge`` the current one outside ``call`` (host code running for a plugin)."""
-    token = _current.set(bridge)
-    try:
-        yield bridge
-    finally:
-        _current.reset(token)

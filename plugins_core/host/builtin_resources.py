@@ -11,7 +11,12 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
 
+from plugins_core.events.catalog import is_known_event
+from plugins_core.host.current import current_bridge
+from plugins_core.host.models import WebhookSubscription
 from plugins_core.host.resources import Resource, register_resource
+from tenants.models import Membership, Tenant
+from tenants.scoping import TenantQuerySet
 
 __all__ = ["register_builtins"]
 
@@ -19,9 +24,6 @@ MAX_WEBHOOK_EVENTS = 50
 
 
 def _members(tenant):
-    from tenants.models import Membership
-    from tenants.scoping import TenantQuerySet
-
     # Membership is not a TenantOwned model, but it has a tenant; the scoping queryset
     # still does the filtering, so no call site writes a tenant filter by hand.
     return TenantQuerySet(model=Membership).for_tenant(tenant).select_related("user")
@@ -42,8 +44,6 @@ def _member_dict(membership) -> dict[str, Any]:
 
 
 def _organization(tenant):
-    from tenants.models import Tenant
-
     return Tenant.objects.filter(pk=tenant.pk) if tenant is not None and tenant.pk else Tenant.objects.none()
 
 
@@ -53,8 +53,6 @@ def _organization_dict(tenant) -> dict[str, Any]:
 
 
 def _webhooks(tenant):
-    from plugins_core.host.models import WebhookSubscription
-
     return WebhookSubscription.objects.for_tenant(tenant)
 
 
@@ -65,8 +63,6 @@ def _webhook_dict(sub) -> dict[str, Any]:
 
 
 def _check_webhook(sub) -> None:
-    from plugins_core.events.catalog import is_known_event
-
     errors: dict[str, list[str]] = {}
     try:
         URLValidator(schemes=["https", "http"])(sub.url)
@@ -87,9 +83,6 @@ def _check_webhook(sub) -> None:
 
 
 def _create_webhook(tenant, data: dict[str, Any]):
-    from plugins_core.host.bridge import current_bridge
-    from plugins_core.host.models import WebhookSubscription
-
     bridge = current_bridge()
     sub = WebhookSubscription(
         tenant=tenant,

@@ -7,8 +7,6 @@ a BridgeError with a stable ``code``.
 """
 from __future__ import annotations
 
-from typing import Any, Protocol
-
 __all__ = [
     "BadArguments",
     "BridgeError",
@@ -23,24 +21,7 @@ __all__ = [
     "UpstreamError",
 ]
 
-try:
-    from plugins_core.sandbox.bridge import BridgeError, HostBridge, PermissionDenied
-except ModuleNotFoundError as exc:  # pragma: no cover - only while the sandbox is absent
-    if exc.name not in {"plugins_core.sandbox", "plugins_core.sandbox.bridge"}:
-        raise
-
-    class HostBridge(Protocol):  # type: ignore[no-redef]
-        def call(self, method: str, args: dict[str, Any]) -> Any: ...
-
-    class PermissionDenied(Exception):  # type: ignore[no-redef]
-        """The installation was not granted ``permission``."""
-
-        def __init__(self, permission: str, message: str | None = None) -> None:
-            super().__init__(message or f"requires permission '{permission}'")
-            self.permission = permission
-
-    class BridgeError(Exception):  # type: ignore[no-redef]
-        """A refusal whose message is safe to show the plugin."""
+from plugins_core.sandbox.bridge import BridgeError, HostBridge, PermissionDenied
 
 
 class HostCallError(BridgeError):

@@ -10,13 +10,12 @@ from __future__ import annotations
 from typing import Any
 
 from plugins_core.events.emit import emit
+from plugins_core.host.current import current_bridge
 
 __all__ = ["emit_event"]
 
 
 def emit_event(tenant, event_type: str, payload: dict[str, Any]) -> None:
-    from plugins_core.host.bridge import current_bridge
-
     bridge = current_bridge()
     if bridge is None:
         emit(tenant, event_type, payload)

@@ -17,6 +17,7 @@ from django.db import transaction
 from django.db.models import F
 
 from plugins_core.host.errors import BadArguments, NotAvailable, QuotaExceeded, UpstreamError
+from plugins_core.host.models import LlmUsage
 
 __all__ = ["llm_settings", "run"]
 
@@ -42,16 +43,12 @@ def _messages(prompt: Any, options: dict[str, Any], config: dict[str, Any]) -> l
 
 
 def _usage_row(tenant):
-    from plugins_core.host.models import LlmUsage
-
     today = dt.datetime.now(dt.UTC).date()
     row, _ = LlmUsage.objects.for_tenant(tenant).get_or_create(tenant=tenant, day=today)
     return row
 
 
 def _record(tenant, prompt_tokens: int, completion_tokens: int) -> None:
-    from plugins_core.host.models import LlmUsage
-
     with transaction.atomic():
         row = _usage_row(tenant)
         LlmUsage.objects.for_tenant(tenant).filter(pk=row.pk).update(

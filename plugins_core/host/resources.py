@@ -102,7 +102,6 @@ class Resource:
 
 
 _REGISTRY: dict[str, Resource] = {}
-_builtins_loaded = False
 
 
 def register_resource(resource: Resource, *, replace: bool = False) -> Resource:
@@ -121,7 +120,6 @@ def unregister_resource(name: str) -> None:
 @contextmanager
 def registered_resource(resource: Resource) -> Iterator[Resource]:
     """Register ``resource`` for the duration of a ``with`` block (tests, mostly)."""
-    _ensure_builtins()
     previous = _REGISTRY.get(resource.name)
     _REGISTRY[resource.name] = resource
     try:
@@ -133,22 +131,11 @@ def registered_resource(resource: Resource) -> Iterator[Resource]:
             _REGISTRY[resource.name] = previous
 
 
-def _ensure_builtins() -> None:
-    global _builtins_loaded
-    if not _builtins_loaded:
-        from plugins_core.host import builtin_resources
-
-        builtin_resources.register_builtins()
-        _builtins_loaded = True
-
-
 def all_resources() -> list[Resource]:
-    _ensure_builtins()
     return sorted(_REGISTRY.values(), key=lambda r: r.name)
 
 
 def get_resource(name: Any) -> Resource:
-    _ensure_builtins()
     resource = _REGISTRY.get(name) if isinstance(name, str) else None
     if resource is None:
         known = ", ".join(sorted(_REGISTRY)) or "none"

@@ -14,7 +14,11 @@ from django.db import transaction
 from django.db.models import Sum
 from plugyard_sdk.plugin import match_keys
 
+from plugins_core.errors import InvalidConfig
 from plugins_core.host.errors import BadArguments, QuotaExceeded
+from plugins_core.host.models import PluginStorageItem
+from plugins_core.installation_config import update_config
+from plugins_core.models import Installation
 
 __all__ = ["StorageLimits", "clear", "config_get", "config_save", "delete", "exists", "get", "limits", "list_keys", "set"]
 
@@ -35,7 +39,6 @@ def limits() -> StorageLimits:
 
 
 def _items(installation):
-    from plugins_core.host.models import PluginStorageItem
 
     return PluginStorageItem.objects.for_tenant(installation.tenant).filter(installation=installation)
 
@@ -68,8 +71,6 @@ def exists(installation, key: Any) -> bool:
 
 
 def set(installation, key: Any, value: Any) -> None:  # noqa: A001 - the guide's name
-    from plugins_core.host.models import PluginStorageItem
-    from plugins_core.models import Installation
 
     key = _check_key(key)
     size = _encoded_size(key, value)
@@ -133,14 +134,11 @@ def config_get(installation) -> dict[str, Any]:
 
 def config_save(installation, values: Any) -> dict[str, Any]:
     """Replace the config with ``values`` after validating it against the version's config_schema."""
-    from plugins_core import services
-    from plugins_core.errors import InvalidConfig
-
     if not isinstance(values, dict):
         raise BadArguments("config.save needs the whole config as an object")
     try:
         with transaction.atomic():
-            services.update_config(installation, values, replace=True)
+            update_config(installation, values, replace=True)
     except InvalidConfig as exc:
         problems = "; ".join(f"{d['field'] or 'config'}: {d['message']}" for d in exc.details)
         raise BadArguments(f"the config does not match the plugin's config_schema — {problems}", code="invalid_config") from None

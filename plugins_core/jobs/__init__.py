@@ -10,6 +10,10 @@ from typing import Any
 __all__ = ["remove_installation_jobs", "sync_installation_jobs"]
 
 
+# Imported when called: plugins_core.models imports this package's models while it loads,
+# so the package itself must not import its modules (they import plugins_core.models).
+
+
 def sync_installation_jobs(installation: Any) -> None:
     from plugins_core.jobs.sync import sync_installation_jobs as sync
 

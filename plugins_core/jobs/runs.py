@@ -15,6 +15,7 @@ A worker killed mid-run leaves a ``running`` invocation whose lease runs out, or
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 from dataclasses import dataclass
 
@@ -22,7 +23,9 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
+from django_celery_beat.models import PeriodicTask
 
+from plugins_core import queue, runner
 from plugins_core.jobs import locks
 from plugins_core.jobs.errors import PluginDisabled, UnknownJob
 from plugins_core.jobs.models import (
@@ -34,6 +37,7 @@ from plugins_core.jobs.models import (
     Trigger,
 )
 from plugins_core.jobs.schedules import declared_jobs, slot_at, tenant_zone
+from plugins_core.jobs.sync import RUN_TASK
 from plugins_core.models import TERMINAL_STATUSES, Installation, Invocation, InvocationStatus
 
 __all__ = ["Outcome", "execute", "fire_due_once", "fire_scheduled", "queue_run_now", "recover"]
@@ -77,12 +81,7 @@ def _create(installation: Installation, *, kind: str, name: str, call_name: str,
 
 def send(run_id: int) -> None:
     """Queue a run's execution; if the broker is down, :func:`recover` sends it later."""
-    from plugins_core.jobs.tasks import execute_run
-
-    try:
-        execute_run.delay(run_id)
-    except Exception:
-        log.warning("broker unavailable; run %s waits for the recovery sweep", run_id, exc_info=True)
+    queue.now("plugins_core.jobs.tasks.execute_run", run_id)
 
 
 def queue_run_now(installation: Installation, job_name: str, user=None) -> JobRun:
@@ -133,12 +132,6 @@ def fire_scheduled(schedule_id: int, sent_at: dt.datetime) -> JobRun | None:
 
 
 def _drop_orphan(schedule_id: int) -> None:
-    import json
-
-    from django_celery_beat.models import PeriodicTask
-
-    from plugins_core.jobs.sync import RUN_TASK
-
     PeriodicTask.objects.filter(task=RUN_TASK, kwargs=json.dumps({"schedule_id": schedule_id})).delete()
 
 
@@ -195,8 +188,6 @@ def execute(run_id: int) -> Outcome:
             name, payload = run.name, None
         else:
             name, payload = invocation.name, dict(run.scheduled_task.kwargs) if run.scheduled_task else {}
-        from plugins_core import runner
-
         runner.invoke(run.installation, kind=run.kind, name=name, payload=payload, record=invocation,
                       timeout=job_timeout())
     finally:

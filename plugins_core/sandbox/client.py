@@ -15,6 +15,7 @@ import os
 import socket
 import threading
 import time
+import weakref
 from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,7 @@ from .calls import Invocation, InvocationResult, LoadReport
 from .policy import SandboxPolicy
 from .runtime import protocol
 
-__all__ = ["SandboxClient", "SandboxUnavailable", "get_sandbox"]
+__all__ = ["SandboxClient", "SandboxUnavailable"]
 
 _RESULT_FIELDS = {f.name for f in fields(InvocationResult)}
 _REPORT_FIELDS = {f.name for f in fields(LoadReport)}
@@ -65,11 +66,12 @@ class _Connection:
 
 class SandboxClient:
     def __init__(self, policy: SandboxPolicy | None = None, socket_path: str | None = None) -> None:
-        self.policy = policy or SandboxPolicy.from_django_settings()
+        self.policy = policy or SandboxPolicy.from_env()
         self.socket_path = socket_path or self.policy.socket_path or default_socket_path()
         self._idle: list[_Connection] = []
         self._lock = threading.Lock()
         self._max_frame = self.policy.max_frame_bytes * 2
+        _clients.add(self)
 
     # ---- connections: one per request in flight, kept for the next request when clean
     def _take(self) -> _Connection:
@@ -216,26 +218,11 @@ def default_socket_path() -> str:
     return os.environ.get("PLUGYARD_SANDBOX_SOCKET") or str(Path.cwd() / "var" / "sandbox.sock")
 
 
-_global: SandboxClient | None = None
-_global_lock = threading.Lock()
-
-
-def get_sandbox() -> SandboxClient:
-    """This process's client of the machine's sandbox service (connections are per process)."""
-    global _global
-    with _global_lock:
-        if _global is None:
-            _global = SandboxClient()
-        return _global
-
-
 def _after_fork_in_child() -> None:
-    global _global_lock
-    _global_lock = threading.Lock()
-    if _global is not None:
-        with _global._lock:
-            _global._idle = []  # the parent's connections: never share a stream with it
-        _global._lock = threading.Lock()
+    for client in list(_clients):
+        client._idle = []  # the parent's connections: never share a stream with it
+        client._lock = threading.Lock()
 
 
+_clients: weakref.WeakSet[SandboxClient] = weakref.WeakSet()
 os.register_at_fork(after_in_child=_after_fork_in_child)

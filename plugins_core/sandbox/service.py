@@ -85,7 +85,7 @@ class SandboxService:
     def __init__(self, socket_path: str | Path, policy: SandboxPolicy | None = None,
                  supervisor: Supervisor | None = None) -> None:
         self.socket_path = str(socket_path)
-        self.policy = policy or SandboxPolicy.from_django_settings()
+        self.policy = policy or SandboxPolicy.from_env()
         self.supervisor = supervisor or Supervisor(self.policy)
         self.budgets = Budgets(self.policy.tenant_concurrency, self.policy.installation_concurrency)
         self._listener: socket.socket | None = None

@@ -57,7 +57,7 @@ class _InspectBridge:
 
 class Supervisor:
     def __init__(self, policy: SandboxPolicy | None = None) -> None:
-        self.policy = policy or SandboxPolicy.from_django_settings()
+        self.policy = policy or SandboxPolicy.from_env()
         self._layers: Layers | None = None
         self._lock = threading.RLock()
         self._zygotes: OrderedDict[str, ZygoteProcess] = OrderedDict()
@@ -132,7 +132,7 @@ class Supervisor:
         layers = self._detect()
         filters = None
         if layers.seccomp:
-            from .seccomp import compile_filters
+            from .seccomp import compile_filters  # needs pyseccomp, which a host may lack
 
             filters = compile_filters()
         return ZygoteProcess(key, plugin_dir, entry, self.policy, layers, filters, self._popen)

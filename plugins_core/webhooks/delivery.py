@@ -19,11 +19,11 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from django.conf import settings
-from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 from plugyard_sdk.signing import signature_headers
 
+from plugins_core import queue as task_queue
 from plugins_core.host import http as host_http
 from plugins_core.host.errors import HostCallError, UpstreamError
 from plugins_core.models import Installation
@@ -60,16 +60,9 @@ def backoff(policy: str, attempt: int) -> float:
 
 
 def queue(delivery_id: int, token: str) -> None:
-    """Send the attempt task after the current transaction; a broker failure is left to the sweep."""
-    from plugins_core.webhooks.tasks import deliver_webhook
-
-    def send() -> None:
-        try:
-            deliver_webhook.delay(delivery_id, token)
-        except Exception:  # the broker is down: the lease runs out and the sweep sends it
-            log.warning("broker unavailable; webhook delivery %s waits for the sweep", delivery_id, exc_info=True)
-
-    transaction.on_commit(send)
+    """Send the attempt task after the current transaction; a broker failure is left to the sweep
+    (the delivery's lease runs out and ``send_due_webhooks`` sends it)."""
+    task_queue.after_commit("plugins_core.webhooks.tasks.deliver_webhook", delivery_id, token)
 
 
 def claim_due(limit: int = 500) -> list[tuple[int, str]]:

@@ -200,8 +200,8 @@ def test_lost_and_dead_invocations_are_found_and_finish_once(owner):
 
     installation = _enable(owner, _plugin("works", WORKS, events=["build.completed"]))
     event = emit(owner.tenant, "build.completed", {"build_id": 3, "status": "success"})
-    assert record_pending(event) == [installation]
-    assert record_pending(event) == [installation]  # a redelivered dispatch adds nothing
+    assert [h.installation for h in record_pending(event)] == [installation]
+    assert [h.installation for h in record_pending(event)] == [installation]  # a redelivered dispatch adds nothing
     pending = Invocation.objects.get(event=event)
     assert pending.status == "pending" and stalled_invocations() == []
 

@@ -85,7 +85,7 @@ _counter = [0]
 
 def call(sup: Supervisor, plugin_dir: Path, kind: str, name: str, payload: Any = None, *, bridge: Any = None,
          installation: str = "inst-1", version: str | None = None, context: dict[str, Any] | None = None,
-         timeout: float | None = None, entry: str = "main.py") -> Any:
+         timeout: float | None = None, entry: str = "main.py", handler: str | None = None) -> Any:
     ctx = {"tenant_id": "tenant-1", "user_id": "user-1", "installation_id": installation, **(context or {})}
     return sup.invoke(Invocation(version or str(plugin_dir), plugin_dir, entry, installation, kind, name, payload,
-                                 timeout=timeout, context=ctx), bridge)
+                                 timeout=timeout, context=ctx, handler=handler), bridge)

@@ -194,9 +194,14 @@ def test_ops_center_sdk_components(supervisor, tmp_path: Path, route: str) -> No
 def test_ops_center_hooks_and_best_practices(supervisor, tmp_path: Path) -> None:
     plugin = make_plugin(tmp_path / "p", {"main.py": ex.OPS_HOOKS})
     bridge = DictBridge()
-    r = call(supervisor, plugin, "hook", "device.created", {"device_id": "d2", "device_data": {}}, bridge=bridge)
-    assert r.status == "ok", r
-    assert r.logs == ["INFO: Device created: d2", "ERROR: Error processing device: bad device"]
+    # A call runs one handler, named by the host's dispatcher (priority 10 first, then 0).
+    logs = []
+    for handler in ("handle_device_created", "on_device_created"):
+        r = call(supervisor, plugin, "hook", "device.created", {"device_id": "d2", "device_data": {}}, bridge=bridge,
+                 handler=handler)
+        assert r.status == "ok", r
+        logs += r.logs
+    assert logs == ["INFO: Device created: d2", "ERROR: Error processing device: bad device"]
     f = call(supervisor, plugin, "filter", "device.data.process", {"x": 1})
     assert f.value == {"x": 1, "enriched": True}
     assert call(supervisor, plugin, "lifecycle", "disable", bridge=bridge).status == "ok"

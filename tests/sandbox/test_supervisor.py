@@ -56,13 +56,13 @@ def test_strict_mode_refuses_when_a_layer_is_missing(tmp_path: Path, monkeypatch
     assert "namespaces" in result.error
     assert not sup.inspect(plugin, "main.py").ok
     monkeypatch.setenv("PLUGYARD_SANDBOX_STRICT", "true")
-    assert SandboxPolicy.from_django_settings().strict is True
+    assert SandboxPolicy.from_env().strict is True
     env_sup = Supervisor(SandboxPolicy(use_seccomp=False))
     assert call(env_sup, plugin, "hook", "ping", {}).error_type == "SandboxUnavailable"
 
 
 def test_policy_defaults_and_overrides() -> None:
-    policy = SandboxPolicy.from_django_settings()
+    policy = SandboxPolicy.from_mapping({})
     assert (policy.hook_timeout_s, policy.job_timeout_s, policy.memory_mb) == (5.0, 30.0, 100)
     assert "json" in policy.import_allowlist and "os" not in policy.import_allowlist
     assert policy.with_overrides(job_timeout_s=60).timeout_for("job") == 60

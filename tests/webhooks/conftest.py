@@ -71,11 +71,22 @@ def _webhook_settings(settings):
 
 @pytest.fixture
 def queued(monkeypatch) -> list[tuple[int, str]]:
-    """Attempt tasks queued (instead of sent to a broker): (delivery id, lease token)."""
+    """Attempt tasks queued (instead of sent to a broker): (delivery id, lease token), whether
+    by the sweep task or by the code below it (``plugins_core.queue``)."""
     sent: list[tuple[int, str]] = []
+    from plugins_core import queue
     from plugins_core.webhooks import tasks
 
     monkeypatch.setattr(tasks.deliver_webhook, "delay", lambda delivery_id, token: sent.append((delivery_id, token)))
+    real_now = queue.now
+
+    def now(task: str, *args, countdown=None) -> bool:
+        if task == "plugins_core.webhooks.tasks.deliver_webhook":
+            sent.append(args)
+            return True
+        return real_now(task, *args, countdown=countdown)
+
+    monkeypatch.setattr(queue, "now", now)
     return sent
 
 

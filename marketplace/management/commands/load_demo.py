@@ -22,8 +22,9 @@ from marketplace.models import Listing, ListingStatus
 from plugins_core import services
 from plugins_core.errors import PluginConflict
 from plugins_core.models import Installation
-from plugins_core.sandbox import SandboxClient, SandboxPolicy
+from plugins_core.sandbox import SandboxClient
 from plugins_core.sandbox.service import ensure_running
+from plugins_core.sandboxes import policy as sandbox_policy
 from tenants.models import ApiToken, Membership, Role, Tenant
 from tenants.services import create_tenant_with_owner
 
@@ -78,7 +79,7 @@ class Command(BaseCommand):
         fd = os.open(state_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as handle:
             json.dump(state, handle)
-        policy = SandboxPolicy.from_django_settings()
+        policy = sandbox_policy()
         with ensure_running(policy.socket_path, policy):  # sandboxd starts after this command
             self._examples(tenant)
             status = SandboxClient(policy).status()

@@ -4,8 +4,9 @@ Second walls (bubblewrap --disable-userns, cgroup v2 limits) are reported but ne
 """
 from django.core.management.base import BaseCommand, CommandError
 
-from plugins_core.sandbox import get_sandbox, get_supervisor
+from plugins_core.sandbox import Supervisor
 from plugins_core.sandbox.client import SandboxUnavailable
+from plugins_core.sandboxes import get_sandbox, policy
 
 SECOND_WALLS = ("disable_userns", "cgroups")
 
@@ -21,7 +22,7 @@ class Command(BaseCommand):
             layers, notes = status.get("layers") or {}, status.get("notes") or {}
         except SandboxUnavailable as exc:
             self.stdout.write(f"sandbox service: NOT RUNNING ({exc})")
-            supervisor = get_supervisor()
+            supervisor = Supervisor(policy())
             layers, notes = supervisor.layers(), supervisor.layer_notes()
         for name, active in layers.items():
             note = notes.get(name, "")

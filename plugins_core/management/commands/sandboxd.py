@@ -1,8 +1,8 @@
 """Run the machine's sandbox service: it owns every jail here; web and workers call it."""
 from django.core.management.base import BaseCommand, CommandError
 
-from plugins_core.sandbox import SandboxPolicy
 from plugins_core.sandbox.service import serve
+from plugins_core.sandboxes import policy as sandbox_policy
 
 
 class Command(BaseCommand):
@@ -13,7 +13,7 @@ class Command(BaseCommand):
         parser.add_argument("--socket", help="Unix socket to listen on (default: PLUGYARD_SANDBOX['socket_path'])")
 
     def handle(self, *args, **options):
-        policy = SandboxPolicy.from_django_settings()
+        policy = sandbox_policy()
         path = options["socket"] or policy.socket_path
         if not path:
             raise CommandError("no socket path: set PLUGYARD_SANDBOX_SOCKET or pass --socket")

@@ -1,5 +1,8 @@
 """Calling plugin handlers inside the worker, per invocation kind.
 
+The SDK is imported inside functions here and in `worker.py`: this runtime is bound into
+the jail as its own package and loaded before the zygote has imported the SDK.
+
 Calling conventions (documented in docs/sandbox.md):
 - SBH: hooks `fn(ctx, event_data)`, routes `fn(ctx, **path_params)`, jobs `fn(ctx)`.
 - Ops-Center: hooks `fn(**payload)`, filters `fn(value) -> value`, routes `fn(**path_params)`,

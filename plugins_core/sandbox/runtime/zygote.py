@@ -91,7 +91,7 @@ def main(control_fd: int) -> None:
     # plugin in it; a zygote started for a known version gets "go" straight after "init".
     go = protocol.read_frame(ctl.fileno(), max_size=1 << 16)
     init["entry"] = go.get("entry") or init["entry"]
-    from . import sysfilter
+    from . import sysfilter  # imported once the zygote runs: the host side never loads it
 
     # Before compiling: a source built to blow up the compiler meets the zygote's memory limit.
     notes["zygote_rlimits_failed"] = sysfilter.apply_rlimits(init["zygote_rlimits"])
@@ -99,6 +99,7 @@ def main(control_fd: int) -> None:
     if _names_asyncio(sources):
         notes["preload_failed"].update(_preload([name for name in init["preload"] if _is_asyncio(name)]))
 
+    # Imported after the plugin's sources are compiled and before any worker exists.
     from .guard import Guard
     from .worker import Worker
 
