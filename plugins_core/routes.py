@@ -11,7 +11,11 @@ unless the plugin declares OPTIONS itself.
 from __future__ import annotations
 
 import base64
+import threading
 import time
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from django.conf import settings
 from django.core.cache import cache
@@ -36,6 +40,32 @@ def _error(status: int, code: str, message: str, headers: dict[str, str] | None 
     for name, value in (headers or {}).items():
         response[name] = value
     return response
+
+
+_running: Counter[int] = Counter()
+_running_lock = threading.Lock()
+
+
+@contextmanager
+def _tenant_slot(tenant_id: int) -> Iterator[bool]:
+    """Hold one of this web process's slots for the tenant's plugin requests, or yield False.
+
+    The sandbox budgets a tenant's calls too, but a request waiting there still holds a web
+    thread; a tenant with the sandbox's ``tenant_concurrency`` requests running in this
+    process is answered 429 at once, so its requests never fill the threads others need."""
+    cap = int(settings.PLUGYARD_SANDBOX.get("tenant_concurrency", 4))
+    with _running_lock:
+        admitted = _running[tenant_id] < cap
+        if admitted:
+            _running[tenant_id] += 1
+    try:
+        yield admitted
+    finally:
+        if admitted:
+            with _running_lock:
+                _running[tenant_id] -= 1
+                if _running[tenant_id] <= 0:
+                    del _running[tenant_id]
 
 
 def _rate_limited(installation: Installation) -> int:
@@ -146,12 +176,16 @@ class PluginRouteView(APIView):
         wait = _rate_limited(installation)
         if wait:
             return _error(429, "rate_limited", "Too many requests to this plugin's routes; slow down.", {"Retry-After": str(wait)})
-        record = runner.invoke(
-            installation, kind="route", name="/" + subpath, handler=match.route.handler,
-            user=request.user, request=_request_for_plugin(request, subpath),
-        )
+        with _tenant_slot(installation.tenant_id) as admitted:
+            if not admitted:
+                return _error(429, "tenant_busy", "This tenant already has as many plugin requests running as it "
+                              "may; retry shortly.", {"Retry-After": "1"})
+            record = runner.invoke(
+                installation, kind="route", name="/" + subpath, handler=match.route.handler,
+                user=request.user, request=_request_for_plugin(request, subpath),
+            )
         if record.status == InvocationStatus.OK:
-            return _response(record.result)
+            return _response(record.output)
         if record.status == InvocationStatus.TIMEOUT:
             return _error(504, "plugin_timeout", f"The plugin {slug!r} did not answer within its deadline.")
         if record.status == InvocationStatus.BUSY:
