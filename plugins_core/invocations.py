@@ -46,8 +46,9 @@ class Claim:
     retry_after: float = 0.0  # > 0: try again then (a live lease elsewhere, or nothing ran)
 
 
-def lease() -> dt.timedelta:
-    return dt.timedelta(seconds=settings.PLUGYARD_HOOK_LEASE_S)
+def lease(seconds: float | None = None) -> dt.timedelta:
+    """How long a claim holds a row: a hook's lease, or ``seconds`` (a job's is its deadline's)."""
+    return dt.timedelta(seconds=settings.PLUGYARD_HOOK_LEASE_S if seconds is None else seconds)
 
 
 def max_attempts() -> int:
@@ -59,7 +60,7 @@ def create_pending(rows: Iterable[Invocation]) -> None:
     Invocation.objects.bulk_create(list(rows), ignore_conflicts=True)
 
 
-def _decide(invocation: Invocation, now: dt.datetime) -> Claim:
+def _decide(invocation: Invocation, now: dt.datetime, lease_s: float | None = None) -> Claim:
     """Whether ``invocation`` (locked by the caller) is ours to run now; updates it in memory."""
     if invocation.status in TERMINAL:
         return Claim(invocation, False)
@@ -70,7 +71,7 @@ def _decide(invocation: Invocation, now: dt.datetime) -> Claim:
         return Claim(invocation, False)
     invocation.status = InvocationStatus.RUNNING
     invocation.attempts += 1
-    invocation.lease_until = now + lease()
+    invocation.lease_until = now + lease(lease_s)
     return Claim(invocation, True)
 
 
@@ -82,7 +83,7 @@ def _give_up(invocation: Invocation, now: dt.datetime) -> None:
     invocation.finished_at = now
 
 
-def claim_rows(rows) -> list[Claim]:
+def claim_rows(rows, *, lease_s: float | None = None) -> list[Claim]:
     """Claim every row of the queryset ``rows`` that may run, in one transaction.
 
     Rows another worker is claiming this instant are skipped (it has them; PostgreSQL's
@@ -90,7 +91,7 @@ def claim_rows(rows) -> list[Claim]:
     """
     now = timezone.now()
     with transaction.atomic():
-        claims = [_decide(invocation, now) for invocation in
+        claims = [_decide(invocation, now, lease_s) for invocation in
                   rows.select_for_update(skip_locked=True, of=("self",)).order_by("id")]
         changed = [c.invocation for c in claims if c.run or c.invocation.status == InvocationStatus.CRASH]
         _write(changed, ["status", "attempts", "lease_until", "error", "finished_at"])

@@ -21,11 +21,11 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F, Q
+from django.db.models import Q
 from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
 
-from plugins_core import queue, runner
+from plugins_core import invocations, queue, runner
 from plugins_core.jobs import locks
 from plugins_core.jobs.errors import PluginDisabled, UnknownJob
 from plugins_core.jobs.models import (
@@ -45,7 +45,6 @@ __all__ = ["Outcome", "execute", "fire_due_once", "fire_scheduled", "queue_run_n
 log = logging.getLogger(__name__)
 
 TERMINAL = TERMINAL_STATUSES
-MAX_ATTEMPTS = 3
 _RELATED = ("invocation", "installation__tenant", "installation__plugin", "installation__version", "scheduled_task")
 
 
@@ -172,18 +171,14 @@ def execute(run_id: int) -> Outcome:
             error=f"skipped: the previous run of {run.name!r} was still running",
         )
         return Outcome(False)
-    now = timezone.now()
-    claimed = Invocation.objects.filter(pk=run.invocation_id).filter(
-        Q(status=InvocationStatus.PENDING)
-        | Q(status=InvocationStatus.RUNNING, lease_until__lte=now)
-        | Q(status=InvocationStatus.RUNNING, lease_until__isnull=True)
-    ).update(status=InvocationStatus.RUNNING, lease_until=now + dt.timedelta(seconds=lease_seconds()),
-             attempts=F("attempts") + 1)
-    if not claimed:  # another worker runs it (and holds the lock under the same holder)
-        return Outcome(False)
+    claims = invocations.claim_rows(Invocation.objects.filter(pk=run.invocation_id), lease_s=lease_seconds())
+    if not claims or not claims[0].run:
+        if claims and claims[0].invocation.status in TERMINAL:  # given up after its attempts
+            locks.release(run.installation_id, run.kind, run.name, holder)
+        return Outcome(False)  # or another worker runs it (and holds the lock under the same holder)
+    invocation = claims[0].invocation
     try:
-        JobRun.objects.filter(pk=run.pk).update(started_at=now)
-        invocation = Invocation.objects.get(pk=run.invocation_id)
+        JobRun.objects.filter(pk=run.pk).update(started_at=timezone.now())
         if run.kind == RunKind.JOB:
             name, payload = run.name, None
         else:
@@ -198,7 +193,8 @@ def execute(run_id: int) -> Outcome:
 def recover(stale_after_s: float = 60.0, limit: int = 500) -> int:
     """Send again runs nobody is running: pending and unsent for a while, or whose lease ran out.
 
-    A run whose workers died ``MAX_ATTEMPTS`` times is recorded as a crash instead.
+    A run whose workers died PLUGYARD_INVOCATION_MAX_ATTEMPTS times is given up by its next
+    claim, recorded as a crash that says so.
     """
     now = timezone.now()
     stale = now - dt.timedelta(seconds=stale_after_s)
@@ -210,13 +206,7 @@ def recover(stale_after_s: float = 60.0, limit: int = 500) -> int:
     )
     sent = 0
     for run in runs:
-        invocation = run.invocation
-        if invocation.status == InvocationStatus.RUNNING and invocation.attempts >= MAX_ATTEMPTS:
-            Invocation.objects.filter(pk=invocation.pk, status=InvocationStatus.RUNNING, lease_until__lt=now).update(
-                status=InvocationStatus.CRASH, lease_until=None, finished_at=now,
-                error=f"the worker running it stopped {invocation.attempts} times; not retried",
-            )
-            continue
+        # A run whose every attempt died is given up by its claim (invocations.claim_rows).
         JobRun.objects.filter(pk=run.pk).update(sent_at=now)
         send(run.pk)
         sent += 1

@@ -137,7 +137,8 @@ def test_a_disabled_installation_does_not_fire_and_a_queued_run_is_denied(lab):
     assert Invocation.objects.get(pk=queued.invocation_id).status == InvocationStatus.DENIED
 
 
-def test_recovery_resends_lost_runs_and_gives_up_after_three_deaths(lab, monkeypatch):
+def test_recovery_resends_lost_runs_and_gives_up_after_three_deaths(lab, monkeypatch, settings):
+    settings.PLUGYARD_INVOCATION_MAX_ATTEMPTS = 3
     sent = []
     monkeypatch.setattr(runs, "send", sent.append)
     lost = runs.queue_run_now(lab, "tick")
@@ -149,9 +150,11 @@ def test_recovery_resends_lost_runs_and_gives_up_after_three_deaths(lab, monkeyp
     Invocation.objects.filter(pk=hopeless.invocation_id).update(
         status=InvocationStatus.RUNNING, attempts=3, lease_until=timezone.now() - dt.timedelta(seconds=1))
 
-    assert runs.recover() == 2
-    assert sorted(sent) == sorted([lost.pk, dead.pk])
-    assert Invocation.objects.get(pk=hopeless.invocation_id).status == InvocationStatus.CRASH
+    assert runs.recover() == 3
+    assert sorted(sent) == sorted([lost.pk, dead.pk, hopeless.pk])
+    runs.execute(hopeless.pk)  # its claim gives it up: it died three times
+    given_up = Invocation.objects.get(pk=hopeless.invocation_id)
+    assert given_up.status == InvocationStatus.CRASH and "gave up after 3 attempt(s)" in given_up.error
     # a resent run is not resent again at once
     sent.clear()
     assert runs.recover() == 1 and sent == [dead.pk]
