@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.conftest import make_zip, upload
+from tests.conftest import make_zip
+from tests.kit import install  # noqa: F401  (the jobs tests install through the one kit)
 
 JOB_PLUGINS = Path(__file__).parent / "plugins"
 
@@ -18,18 +19,3 @@ def plugin_zip(name: str, **replace: str) -> bytes:
                 data = data.replace(old, new)
             files[str(path.relative_to(root))] = data.encode()
     return make_zip(files)
-
-
-def install(actor, data: bytes, filename: str = "plugin.zip", *, enable: bool = True):
-    """Upload for the actor's tenant, enable, sync its jobs; returns the Installation."""
-    from plugins_core import services
-    from plugins_core.jobs import sync_installation_jobs
-    from plugins_core.models import Installation
-
-    response = upload(actor, data, filename)
-    assert response.status_code == 201, response.content
-    installation = Installation.objects.get(pk=response.json()["id"])
-    if enable:
-        services.enable(installation)
-    sync_installation_jobs(installation)
-    return Installation.objects.select_related("tenant", "plugin", "version").get(pk=installation.pk)

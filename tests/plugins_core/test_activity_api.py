@@ -7,7 +7,7 @@ from django.test.utils import CaptureQueriesContext
 from plugins_core.events.emit import emit
 from plugins_core.events.tasks import dispatch_event
 from plugins_core.models import Invocation
-from tests.plugins_core.test_events import _enable, _plugin
+from tests.kit import install, plugin_zip
 
 pytestmark = pytest.mark.django_db
 
@@ -36,7 +36,7 @@ BUILD = {"build_id": 9, "status": "success"}
 def _dispatched(actor, *plugins):
     """Given these plugins installed and enabled for ``actor``'s tenant, one build.completed
     event raised and dispatched the way the worker does it. Returns (event, installations)."""
-    installations = {slug: _enable(actor, _plugin(slug, code, events=["build.completed"])) for slug, code in plugins}
+    installations = {slug: install(actor, plugin_zip(slug, code, events=["build.completed"])) for slug, code in plugins}
     event = emit(actor.tenant, "build.completed", BUILD)
     dispatch_event(event.pk)
     return event, installations

@@ -4,14 +4,11 @@ a tenant's files, a tenant's invocation-log bytes a day.
 Each budget is guarded by breaking it once on purpose (the cap raised out of reach): the
 test that holds it must then fail.
 """
-import json
-
 import pytest
 
 from plugins_core.events.tasks import dispatch_event
 from plugins_core.models import Event, Invocation, TenantUsage
-from tests.conftest import make_zip
-from tests.plugins_core.test_events import _enable, _plugin
+from tests.kit import install, plugin_zip
 
 pytestmark = pytest.mark.django_db
 
@@ -43,7 +40,7 @@ def _dispatch_all(first: Event) -> None:
 
 def test_one_device_event_leads_to_at_most_the_fan_out_cap_of_events(owner, settings):
     settings.PLUGYARD_MAX_EVENTS_PER_ROOT = 20
-    _enable(owner, _plugin("doubler", DOUBLING, events=["device.created"], emits=["device.created"]))
+    install(owner, plugin_zip("doubler", DOUBLING, events=["device.created"], emits=["device.created"]))
     response = owner.client.post("/api/devices/", {"name": "edge-1", "type": "server"}, format="json")
     assert response.status_code == 201, response.content
     first = Event.objects.get(type="device.created", root__isnull=True)
@@ -69,15 +66,9 @@ def write(ctx, name):
 '''
 
 
-def _routes_plugin(slug: str, code: str, permissions=()) -> bytes:
-    manifest = {"slug": slug, "name": slug, "version": "1.0.0", "entry": "main.py", "routes": True,
-                "permissions": list(permissions)}
-    return make_zip({"plugin.json": json.dumps(manifest).encode(), "main.py": code.encode()})
-
-
 def test_a_tenants_plugin_files_stop_at_its_budget(owner, settings):
     settings.PLUGYARD_TENANT_BUDGETS = {**settings.PLUGYARD_TENANT_BUDGETS, "file_bytes": 1000}
-    _enable(owner, _routes_plugin("writer", FILES, permissions=["files.write"]))
+    install(owner, plugin_zip("writer", FILES, permissions=["files.write"], routes=True))
     assert owner.client.post("/ext/writer/write/a.txt").status_code == 200
     assert owner.client.post("/ext/writer/write/a.txt").status_code == 200  # replacing counts the difference
     over = owner.client.post("/ext/writer/write/b.txt")
@@ -97,8 +88,8 @@ def talk(ctx):
 
 def test_a_tenant_over_its_log_budget_keeps_outcomes_and_says_why(owner, other_owner, settings):
     settings.PLUGYARD_TENANT_BUDGETS = {**settings.PLUGYARD_TENANT_BUDGETS, "log_bytes_per_day": 4000}
-    _enable(owner, _routes_plugin("chatty", CHATTY))
-    _enable(other_owner, _routes_plugin("chatty", CHATTY))
+    install(owner, plugin_zip("chatty", CHATTY, routes=True))
+    install(other_owner, plugin_zip("chatty", CHATTY, routes=True))
     for _ in range(4):
         assert owner.client.get("/ext/chatty/talk").status_code == 200
     logs = [i.logs for i in Invocation.objects.filter(tenant=owner.tenant, kind="route").order_by("id")]

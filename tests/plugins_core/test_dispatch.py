@@ -8,7 +8,7 @@ import pytest
 from plugins_core.events import dispatch
 from plugins_core.events.emit import EventError, emit, emit_from_plugin, is_declared
 from plugins_core.models import Invocation
-from tests.plugins_core.test_events import _enable, _plugin
+from tests.kit import install, plugin_zip
 
 pytestmark = pytest.mark.django_db
 
@@ -28,12 +28,12 @@ async def f{p}(data):
     return {{**data, "trail": data.get("trail", []) + ["{slug}:{p}"]}}
 ''' for p in priorities)
     code = f'from ops_center_sdk import Plugin\nplugin = Plugin(id="{slug}", name="{slug}", version="1.0.0")\n{handlers}'
-    return _plugin(slug, code)
+    return plugin_zip(slug, code)
 
 
 def test_an_event_reaches_only_its_own_tenants_handlers(owner, other_owner):
-    mine = _enable(owner, _plugin("seen", SEEN, events=["build.completed"]))
-    theirs = _enable(other_owner, _plugin("seen", SEEN, events=["build.completed"]))
+    mine = install(owner, plugin_zip("seen", SEEN, events=["build.completed"]))
+    theirs = install(other_owner, plugin_zip("seen", SEEN, events=["build.completed"]))
     event = emit(owner.tenant, "build.completed", {"build_id": 1, "status": "success"})
 
     assert [h.installation for h in dispatch.handlers(owner.tenant, "build.completed")] == [mine]
@@ -44,7 +44,7 @@ def test_an_event_reaches_only_its_own_tenants_handlers(owner, other_owner):
 
 
 def test_disabled_installations_are_not_reached(owner):
-    installation = _enable(owner, _plugin("seen", SEEN, events=["build.completed"]))
+    installation = install(owner, plugin_zip("seen", SEEN, events=["build.completed"]))
     owner.client.post(f"/api/plugins/{installation.pk}/disable")
     assert dispatch.handlers(owner.tenant, "build.completed") == []
 
@@ -52,7 +52,7 @@ def test_disabled_installations_are_not_reached(owner):
 def test_the_one_order_is_priority_then_slug_then_handler(owner):
     # gamma's 50 first; alpha and beta tie at 10, so their slugs decide; then every 1.
     for slug, priorities in [("beta", (10,)), ("alpha", (10, 1)), ("gamma", (50, 1))]:
-        _enable(owner, _filters(slug, *priorities))
+        install(owner, _filters(slug, *priorities))
     expected = ["gamma:50", "alpha:10", "beta:10", "alpha:1", "gamma:1"]
 
     order = [f"{h.installation.plugin.slug}:{h.subscription.priority}"
@@ -64,7 +64,7 @@ def test_the_one_order_is_priority_then_slug_then_handler(owner):
 
 def test_test_event_answers_every_handler_in_the_one_order(owner):
     for slug in ("zeta", "eta"):
-        _enable(owner, _plugin(slug, SEEN, events=["build.completed"]))
+        install(owner, plugin_zip(slug, SEEN, events=["build.completed"]))
     response = owner.client.post("/api/plugins/test-event", {"event_type": "build.completed",
                                                              "event_data": {"build_id": 2, "status": "success"}},
                                  format="json")
@@ -85,7 +85,7 @@ def test_wildcard_emits_match_whole_dotted_words(event_type, declared, allowed):
 
 
 def test_a_plugin_raises_a_product_event_only_under_a_matching_emits_pattern(owner):
-    wild = _enable(owner, _plugin("wild", SEEN, events=["build.completed"], emits=["device.*"]))
+    wild = install(owner, plugin_zip("wild", SEEN, events=["build.completed"], emits=["device.*"]))
     payload = {"device_id": 1, "device_data": {"name": "d", "type": "server"}}
     assert emit_from_plugin(wild, "device.created", payload, depth=0)["event_type"] == "device.created"
     with pytest.raises(EventError) as refused:

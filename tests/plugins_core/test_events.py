@@ -1,5 +1,4 @@
 """Events: the catalog at upload, emit and the outbox, test-event, filters, ctx.emit, the log."""
-import json
 
 import pytest
 from django.db import transaction
@@ -9,25 +8,13 @@ from plugins_core.events.dispatch import run_event_hooks, send_chained
 from plugins_core.events.emit import EventError, emit
 from plugins_core.models import Event, Installation, Invocation
 from tests.conftest import make_zip, plugin_files, upload
+from tests.kit import install, plugin_zip
 
 pytestmark = pytest.mark.django_db
 
 
-def _plugin(slug, code, *, events=(), permissions=(), emits=()):
-    manifest = {"slug": slug, "name": slug, "version": "1.0.0", "entry": "main.py", "events": list(events),
-                "permissions": list(permissions), "emits": list(emits)}
-    return make_zip({"plugin.json": json.dumps(manifest).encode(), "main.py": code.encode()})
-
-
-def _enable(actor, data):
-    response = upload(actor, data)
-    assert response.status_code == 201, response.json()
-    actor.client.post(f"/api/plugins/{response.json()['id']}/enable")
-    return Installation.objects.get(pk=response.json()["id"])
-
-
 def test_subscribing_to_an_unknown_event_is_refused_at_upload(owner):
-    response = upload(owner, _plugin("typo", "x = 1\n", events=["auth.user.craeted"]))
+    response = upload(owner, plugin_zip("typo", "x = 1\n", events=["auth.user.craeted"]))
     assert response.status_code == 400
     assert response.json()["error"]["details"][0]["field"] == "events[0]"
 
@@ -51,7 +38,7 @@ def test_emit_validates_type_and_payload(owner, event_type, payload, field):
 
 
 def test_test_event_runs_the_sbh_guide_hook_and_records_its_emit(owner):
-    _enable(owner, make_zip(plugin_files("sbh-my-plugin")))
+    install(owner, make_zip(plugin_files("sbh-my-plugin")))
     response = owner.client.post(
         "/api/plugins/test-event",
         {"event_type": "auth.user.created", "event_data": {"user": {"id": 7, "email": "new@acme.test"}}},
@@ -104,7 +91,7 @@ def works(ctx, event_data):
 def test_a_raising_or_hanging_plugin_never_blocks_the_others(owner, settings):
     settings.PLUGYARD_SANDBOX = {**settings.PLUGYARD_SANDBOX, "hook_timeout_s": 1}
     for slug, code in [("fails", HOOKS), ("hangs", HANGS), ("works", WORKS)]:
-        _enable(owner, _plugin(slug, code, events=["build.completed"]))
+        install(owner, plugin_zip(slug, code, events=["build.completed"]))
     event = emit(owner.tenant, "build.completed", {"build_id": 9, "status": "success"})
     for installation in Installation.objects.all():
         run_event_hooks(event, installation)
@@ -114,7 +101,7 @@ def test_a_raising_or_hanging_plugin_never_blocks_the_others(owner, settings):
 
 
 def test_a_handler_runs_to_completion_once_per_event(owner):
-    installation = _enable(owner, _plugin("works", WORKS, events=["build.completed"]))
+    installation = install(owner, plugin_zip("works", WORKS, events=["build.completed"]))
     event = emit(owner.tenant, "build.completed", {"build_id": 1, "status": "success"})
     run_event_hooks(event, installation)
     claims = run_event_hooks(event, installation)  # a redelivered task
@@ -123,7 +110,7 @@ def test_a_handler_runs_to_completion_once_per_event(owner):
 
 
 def test_the_ops_center_filter_enriches_device_data(owner, ops_tar):
-    _enable(owner, ops_tar)
+    install(owner, ops_tar)
     value = send_chained(owner.tenant, "device.data.process", {"name": "sensor"})
     assert value["plugin_processed"] is True and "processed_at" in value
     assert Invocation.objects.get(kind="filter").status == "ok"
@@ -140,15 +127,15 @@ async def explode(data):
 
 
 def test_a_failing_filter_passes_the_value_on(owner, ops_tar):
-    _enable(owner, _plugin("bad-filter", BAD_FILTER))
-    _enable(owner, ops_tar)
+    install(owner, plugin_zip("bad-filter", BAD_FILTER))
+    install(owner, ops_tar)
     value = send_chained(owner.tenant, "device.data.process", {"name": "sensor"})
     assert value["plugin_processed"] is True
     assert Invocation.objects.get(name="explode").status == "error"
 
 
 def test_device_creation_through_the_api_runs_the_filter(owner, ops_tar):
-    _enable(owner, ops_tar)
+    install(owner, ops_tar)
     response = owner.client.post("/api/devices/", {"name": "edge-1", "type": "server"}, format="json")
     assert response.status_code == 201, response.content
     assert Device.objects.get().metadata.get("plugin_processed") is True
@@ -164,7 +151,7 @@ def impersonate(ctx, event_data):
 
 
 def test_plugins_cannot_raise_product_events_they_did_not_declare(owner):
-    installation = _enable(owner, _plugin("imp", IMPERSONATE, events=["build.completed"]))
+    installation = install(owner, plugin_zip("imp", IMPERSONATE, events=["build.completed"]))
     event = emit(owner.tenant, "build.completed", {"build_id": 1, "status": "success"})
     run_event_hooks(event, installation)
     record = Invocation.objects.get(name="impersonate")
@@ -173,7 +160,7 @@ def test_plugins_cannot_raise_product_events_they_did_not_declare(owner):
 
 
 def test_invocation_log_filters_and_pages(owner):
-    installation = _enable(owner, make_zip(plugin_files("sbh-my-plugin")))
+    installation = install(owner, make_zip(plugin_files("sbh-my-plugin")))
     for _ in range(3):
         owner.client.get("/ext/my-plugin/ping")
     url = f"/api/plugins/{installation.pk}/invocations"
@@ -198,7 +185,7 @@ def test_lost_and_dead_invocations_are_found_and_finish_once(owner):
 
     from plugins_core.events.dispatch import record_pending, stalled_invocations
 
-    installation = _enable(owner, _plugin("works", WORKS, events=["build.completed"]))
+    installation = install(owner, plugin_zip("works", WORKS, events=["build.completed"]))
     event = emit(owner.tenant, "build.completed", {"build_id": 3, "status": "success"})
     assert [h.installation for h in record_pending(event)] == [installation]
     assert [h.installation for h in record_pending(event)] == [installation]  # a redelivered dispatch adds nothing

@@ -12,15 +12,15 @@ from django.utils import timezone
 from plugins_core.events.dispatch import run_event_hooks
 from plugins_core.events.emit import emit
 from plugins_core.models import Invocation, InvocationStatus
-from tests.conftest import make_zip
-from tests.plugins_core.test_events import WORKS, _enable, _plugin
+from tests.kit import install, plugin_zip
+from tests.plugins_core.test_events import WORKS
 
 pytestmark = pytest.mark.django_db
 
 
 def test_a_hook_whose_every_attempt_died_is_given_up_and_says_so(owner, settings):
     settings.PLUGYARD_INVOCATION_MAX_ATTEMPTS = 3
-    installation = _enable(owner, _plugin("works", WORKS, events=["build.completed"]))
+    installation = install(owner, plugin_zip("works", WORKS, events=["build.completed"]))
     event = emit(owner.tenant, "build.completed", {"build_id": 1, "status": "success"})
     run_event_hooks(event, installation)
     row = Invocation.objects.get(event=event)
@@ -43,15 +43,10 @@ def big(ctx):
 '''
 
 
-def _routes_plugin(code: str) -> bytes:
-    manifest = {"slug": "big", "name": "big", "version": "1.0.0", "entry": "main.py", "routes": True}
-    return make_zip({"plugin.json": json.dumps(manifest).encode(), "main.py": code.encode()})
-
-
 def test_the_log_keeps_a_capped_copy_while_the_caller_gets_everything(owner, settings):
     settings.PLUGYARD_INVOCATION_MAX_RESULT_BYTES = 64 * 1024
     settings.PLUGYARD_INVOCATION_MAX_LOG_BYTES = 1000
-    _enable(owner, _routes_plugin(BIG))
+    install(owner, plugin_zip("big", BIG, routes=True))
     response = owner.client.get("/ext/big/big")
     assert response.status_code == 200 and len(response.json()["blob"]) == 300000
     row = Invocation.objects.get(kind="route")
@@ -72,7 +67,7 @@ def uses_ctx(ctx, event_data):
 
 
 def test_the_row_of_a_call_shows_its_ctx_calls_and_never_their_arguments(owner):
-    installation = _enable(owner, _plugin("secretive", SECRETIVE, events=["build.completed"]))
+    installation = install(owner, plugin_zip("secretive", SECRETIVE, events=["build.completed"]))
     event = emit(owner.tenant, "build.completed", {"build_id": 7, "status": "success"})
     run_event_hooks(event, installation)
     row = Invocation.objects.get(event=event)

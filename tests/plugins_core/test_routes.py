@@ -1,30 +1,16 @@
 """Plugin routes under /ext/<slug>/..., run in the real sandbox."""
-import json
 
 import pytest
 
 from plugins_core.models import Invocation
 from tests.conftest import make_zip, plugin_files, upload
+from tests.kit import install, plugin_zip
 
 pytestmark = pytest.mark.django_db
 
 
-def _install(actor, files, filename="p.zip"):
-    response = upload(actor, make_zip(files), filename)
-    assert response.status_code == 201, response.json()
-    installation_id = response.json()["id"]
-    assert actor.client.post(f"/api/plugins/{installation_id}/enable").status_code == 200
-    return installation_id
-
-
-def _plugin(slug: str, code: str, *, permissions=(), routes=True) -> dict[str, bytes]:
-    manifest = {"slug": slug, "name": slug.title(), "version": "1.0.0", "entry": "main.py",
-                "permissions": list(permissions), "routes": routes, "events": []}
-    return {"plugin.json": json.dumps(manifest).encode(), "main.py": code.encode()}
-
-
 def test_sbh_guide_ping_answers_through_ext(owner):
-    _install(owner, plugin_files("sbh-my-plugin"))
+    install(owner, make_zip(plugin_files("sbh-my-plugin")))
     response = owner.client.get("/ext/my-plugin/ping")
     assert response.status_code == 200, response.content
     assert response.json() == {"status": "ok", "plugin": "my-plugin", "tenant": "acme"}
@@ -76,7 +62,7 @@ def boom(ctx):
 @pytest.fixture
 def routes_plugin(owner, settings):
     settings.PLUGYARD_SANDBOX = {**settings.PLUGYARD_SANDBOX, "hook_timeout_s": 1}
-    _install(owner, _plugin("routes-demo", ROUTES))
+    install(owner, plugin_zip("routes-demo", ROUTES, routes=True))
     return owner
 
 
@@ -122,10 +108,10 @@ def test_body_limit_and_rate_limit(routes_plugin, settings):
 
 
 def test_unknown_disabled_foreign_and_routeless_plugins(owner, other_owner):
-    installation_id = _install(owner, _plugin("quiet", "x = 1\n", routes=False))
+    installation_id = install(owner, plugin_zip("quiet", "x = 1\n")).pk
     assert owner.client.get("/ext/quiet/anything").status_code == 404
     assert owner.client.get("/ext/nobody/ping").status_code == 404
-    _install(owner, plugin_files("sbh-my-plugin"))
+    install(owner, make_zip(plugin_files("sbh-my-plugin")))
     assert other_owner.client.get("/ext/my-plugin/ping").status_code == 404
     owner.client.post(f"/api/plugins/{installation_id}/disable")
     response = owner.client.get("/ext/quiet/x")
@@ -133,7 +119,7 @@ def test_unknown_disabled_foreign_and_routeless_plugins(owner, other_owner):
 
 
 def test_routes_need_the_api_headers(owner, client):
-    _install(owner, plugin_files("sbh-my-plugin"))
+    install(owner, make_zip(plugin_files("sbh-my-plugin")))
     assert client.get("/ext/my-plugin/ping").status_code == 401
 
 
@@ -165,7 +151,7 @@ UUID = "6f1c2a3b-4d5e-4f60-8a7b-9c0d1e2f3a4b"
 
 @pytest.fixture
 def grammar_plugin(owner):
-    _install(owner, _plugin("grammar", GRAMMAR))
+    install(owner, plugin_zip("grammar", GRAMMAR, routes=True))
     return owner.client
 
 
@@ -181,8 +167,8 @@ def test_every_converter_answers_through_ext(grammar_plugin):
 
 
 def test_a_route_path_outside_the_grammar_never_uploads(owner):
-    response = upload(owner, make_zip(_plugin("floaty", '@route("/items/<float:x>")\ndef item(ctx, x):\n    return {}\n'
-                                               .replace("@route", "from src.ext.sdk import route\n\n@route"))))
+    response = upload(owner, plugin_zip("floaty", 'from src.ext.sdk import route\n\n@route("/items/<float:x>")\ndef item(ctx, x):\n    return {}\n',
+                                        routes=True))
     assert response.status_code == 400
     [problem] = response.json()["error"]["details"]
     assert problem["field"] == "main.py:3" and problem["code"] == "invalid_route"
