@@ -43,7 +43,7 @@ def _error(status: int, code: str, message: str, headers: dict[str, str] | None 
 
 
 _running: Counter[int] = Counter()
-_running_lock = threading.Lock()
+_freed = threading.Condition()
 
 
 @contextmanager
@@ -51,10 +51,17 @@ def _tenant_slot(tenant_id: int) -> Iterator[bool]:
     """Hold one of this web process's slots for the tenant's plugin requests, or yield False.
 
     The sandbox budgets a tenant's calls too, but a request waiting there still holds a web
-    thread; a tenant with the sandbox's ``tenant_concurrency`` requests running in this
-    process is answered 429 at once, so its requests never fill the threads others need."""
-    cap = int(settings.PLUGYARD_SANDBOX.get("tenant_concurrency", 4))
-    with _running_lock:
+    thread, and one answered at once comes straight back. So a tenant has at most the
+    sandbox's ``tenant_concurrency`` requests running in this process; another waits here,
+    idle, up to ``route_queue_s`` for one to finish, then is answered 429: a flood of them
+    costs neither CPU nor the threads other tenants need (the Procfile runs 16 per process).
+    """
+    policy = settings.PLUGYARD_SANDBOX
+    cap = int(policy.get("tenant_concurrency", 4))
+    deadline = time.monotonic() + float(policy.get("route_queue_s", 0.25))
+    with _freed:
+        while _running[tenant_id] >= cap and (left := deadline - time.monotonic()) > 0:
+            _freed.wait(left)
         admitted = _running[tenant_id] < cap
         if admitted:
             _running[tenant_id] += 1
@@ -62,10 +69,11 @@ def _tenant_slot(tenant_id: int) -> Iterator[bool]:
         yield admitted
     finally:
         if admitted:
-            with _running_lock:
+            with _freed:
                 _running[tenant_id] -= 1
                 if _running[tenant_id] <= 0:
                     del _running[tenant_id]
+                _freed.notify_all()
 
 
 def _rate_limited(installation: Installation) -> int:

@@ -240,7 +240,7 @@ def wait_for(predicate, timeout: float, interval: float = 0.25, message: str = "
 
 
 def web(port: int, **env: str) -> Process:
-    """gunicorn as the Procfile runs it (2 workers × 8 threads) on ``port``."""
+    """gunicorn as the Procfile runs it (2 workers × 16 threads) on ``port``."""
     argv = [str(Path(sys.executable).parent / "gunicorn"), "config.wsgi", "--bind", f"127.0.0.1:{port}",
-            "--workers", "2", "--threads", "8", "--timeout", "60"]
+            "--workers", "2", "--threads", "16", "--timeout", "60"]
     return Process("web", argv, subprocess_env(**env), "Booting worker")
