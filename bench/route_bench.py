@@ -1,9 +1,11 @@
 """Plugin route benchmark: prints a markdown section. Standalone: `.venv/bin/python bench/route_bench.py`.
 
 Serves Plugyard with gunicorn (``config.wsgi``, 2 workers, gthread) on 127.0.0.1 and a free
-port against a throwaway SQLite database, DEBUG off, and drives it with wrk:
+port against a throwaway SQLite database, DEBUG off, with the machine's sandbox service
+(``manage.py sandboxd``) beside it as the Procfile runs them, and drives it with wrk:
 
-* ``GET /ext/my-plugin/ping`` — the SBH example plugin's route, run in its sandbox worker;
+* ``GET /ext/my-plugin/ping`` — the SBH example plugin's route: gunicorn calls sandboxd over
+  its Unix socket, which runs the handler in the installation's warm worker;
 * ``GET /api/plugins/<id>`` — a plain DRF view with the same authentication, showing the
   same installation: the baseline, measured in the same run.
 
@@ -13,6 +15,7 @@ the benchmark measures throughput, and the limit would answer 429 after 600 call
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import re
 import shutil
@@ -31,6 +34,8 @@ from _common import (
     make_zip,
     print_table,
     sbh_plugin,
+    start_sandboxd,
+    stop_process,
     verdict,
     wait_for_port,
 )
@@ -92,7 +97,7 @@ def serve_and_measure(args, env: dict[str, str], tmp: Path, threads: int, header
         wait_for_port(port)
         base = f"http://{LOCAL}:{port}"
         for path in paths.values():
-            for _ in range(20):  # reach every gunicorn worker: each starts its own sandbox worker
+            for _ in range(20):  # reach every gunicorn worker and thread: each opens its sandboxd connections
                 status, body = get(base + path, headers)
                 if status != 200:
                     raise SystemExit(f"{path} answered {status}: {body[:300]!r}")
@@ -125,16 +130,18 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--wrk-threads", type=int, default=2)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--threads", default="4,1",
-                        help="gunicorn threads per worker, comma-separated: one run each (4 is the Procfile's; 1 = sync workers)")
+    parser.add_argument("--threads", default="8,1",
+                        help="gunicorn threads per worker, comma-separated: one run each (8 is the Procfile's; 1 = sync workers)")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed")
     thread_counts = [int(t) for t in args.threads.split(",")]
 
     runs = {}
-    with tempfile.TemporaryDirectory(prefix="plugyard-bench-route-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="plugyard-bench-route-") as tmp, contextlib.ExitStack() as stack:
         env = boot(Path(tmp), extra_env={"PLUGYARD_ROUTE_RATE_LIMIT": "0"})
+        # One service for the whole run, as on a machine: both gunicorn set-ups call it.
+        stack.callback(stop_process, start_sandboxd(env, Path(tmp) / "sandboxd.log"))
         from django.db import connections
 
         from plugins_core import services
@@ -162,11 +169,15 @@ def main() -> None:
           f"limit off (`PLUGYARD_ROUTE_RATE_LIMIT=0`). wrk: {args.wrk_threads} threads, {args.connections} "
           f"connections, {args.duration} s per endpoint ({args.threaded_duration} s for the threaded set-up) "
           f"after {args.warmup} s of warm-up, with the "
-          f"`Authorization` and `X-Tenant-Slug` headers. wrk, gunicorn and the sandbox workers share this "
-          f"machine's {os.cpu_count()} CPUs. Two server set-ups, each measured with its own baseline: "
-          f"{', '.join(_label(t) for t in thread_counts)} (the Procfile runs `--workers 2 --threads 4`, i.e. gthread).\n\n"
+          f"`Authorization` and `X-Tenant-Slug` headers. Plugin code runs in the machine's sandbox service "
+          f"(`manage.py sandboxd`, one subprocess for the whole run, as the Procfile's `sandbox:` line), "
+          f"with its default budgets (4 calls per tenant, 1 per installation; a route over budget waits "
+          f"0.25 s, then answers 429). wrk, gunicorn, sandboxd and its jails share this machine's "
+          f"{os.cpu_count()} CPUs. Two server set-ups, each measured with its own baseline: "
+          f"{', '.join(_label(t) for t in thread_counts)} (the Procfile runs `--workers 2 --threads 8`, i.e. gthread).\n\n"
           f"- plugin route: `GET {paths['ext']}`, the SBH example plugin (enabled), answering `{sample.decode()}`; "
-          f"each call runs the handler in the installation's warm sandbox worker and records an `Invocation` row.\n"
+          f"each call goes from the gunicorn thread to sandboxd, which runs the handler in the installation's "
+          f"warm worker; the web records an `Invocation` row.\n"
           f"- baseline: `GET /api/plugins/{{id}}` for the same installation — DRF, the same token authentication "
           f"and tenant check, one installation query and the serializer; no plugin code.\n")
     rows = []

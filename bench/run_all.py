@@ -25,7 +25,10 @@ SCRIPTS = [
     ("api_bench.py", "Installation list", 300),
     ("route_bench.py", "Plugin routes", 600),
     ("events_bench.py", "Events", 900),
+    ("api_event_bench.py", "One device event, 40 plugins", 300),  # ~70 s
     ("sandbox_bench.py", "Sandbox", 300),
+    ("memory_bench.py", "Sandbox memory", 300),  # ~30 s
+    ("neighbour_bench.py", "Noisy neighbour", 600),  # ~2 min
     ("jobs_bench.py", "Jobs", 600),
 ]
 

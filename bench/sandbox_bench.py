@@ -3,6 +3,10 @@
 Measures, in one run on this machine:
 - a trivial hook through the supervisor on a warm worker (p50/p99) vs a fresh Python
   process per call (the naive design), and their ratio;
+- the same warm hook through the sandbox service, as web and workers call it now
+  (``SandboxClient`` → a ``manage.py sandboxd`` subprocess over its Unix socket), in
+  blocks interleaved with the in-process calls so both see the same machine load, and
+  where the difference goes (the service's own figure for the call, ``duration_ms``);
 - the first call of a new installation (fork from a loaded zygote) vs that fresh spawn;
 - memory per warm worker: resident (RSS) and unique (USS, /proc/PID/smaps_rollup);
 - invocations/s with 100 installations of 10 plugins, from several threads.
@@ -23,7 +27,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "sdk")]
 
-from plugins_core.sandbox import Invocation, SandboxPolicy, Supervisor  # noqa: E402
+from _common import boot, start_sandboxd, stop_process, verdict  # noqa: E402
+
+from plugins_core.sandbox import Invocation, SandboxClient, SandboxPolicy, Supervisor  # noqa: E402
+
+TARGET_SERVICE_P50_MS = 0.5
 
 PLUGIN = 'from src.ext.sdk import hook\n\n@hook("ping")\ndef ping(ctx, data):\n    return {"pong": data}\n'
 FRESH = (
@@ -70,23 +78,41 @@ def main() -> None:
     parser.add_argument("--fresh-calls", type=int, default=40)
     parser.add_argument("--throughput-calls", type=int, default=6000)
     parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument("--blocks", type=int, default=10,
+                        help="in-process and service warm calls alternate in this many blocks")
     args = parser.parse_args()
 
     sup = Supervisor(SandboxPolicy(max_workers=256, max_zygotes=32))
     rows: list[tuple[str, str, str]] = []
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, tempfile.TemporaryDirectory(prefix="plugyard-bench-sbx-") as var:
         plugins = make_plugins(Path(tmp), 10)
         first = plugins[0]
         os.chmod(tmp, 0o755)
-
-        # 1. warm worker
-        assert sup.invoke(inv(first, "v0", "warm", 0), None).ok
-        warm = []
-        for i in range(args.warm_calls):
-            t = time.perf_counter()
-            r = sup.invoke(inv(first, "v0", "warm", i), None)
-            warm.append((time.perf_counter() - t) * 1000)
-            assert r.ok, r
+        # Settings only (no tables): sandboxd reads PLUGYARD_SANDBOX, its socket under `var`.
+        env = boot(Path(var), migrate=False)
+        service = start_sandboxd(env, Path(var) / "sandboxd.log")
+        try:
+            client = SandboxClient()
+            # 1. warm worker, in process and through the service, in alternating blocks
+            assert sup.invoke(inv(first, "v0", "warm", 0), None).ok
+            assert client.invoke(inv(first, "v0", "warm", 0), None).ok
+            warm, served, served_inside = [], [], []
+            block = max(1, args.warm_calls // args.blocks)
+            for b in range(args.blocks):
+                for i in range(b * block, (b + 1) * block):
+                    t = time.perf_counter()
+                    r = sup.invoke(inv(first, "v0", "warm", i), None)
+                    warm.append((time.perf_counter() - t) * 1000)
+                    assert r.ok, r
+                for i in range(b * block, (b + 1) * block):
+                    t = time.perf_counter()
+                    r = client.invoke(inv(first, "v0", "warm", i), None)
+                    served.append((time.perf_counter() - t) * 1000)
+                    assert r.ok, r
+                    served_inside.append(r.duration_ms)
+            client.close()
+        finally:
+            stop_process(service)
 
         # 2. fresh process per call
         code = FRESH.format(sdk=str(ROOT / "sdk"), main=str(first / "main.py"))
@@ -141,8 +167,16 @@ def main() -> None:
     sup.close()
 
     p50w, p99w, p50f = pct(warm, 0.5), pct(warm, 0.99), pct(fresh, 0.5)
+    p50s, p99s, p50in = pct(served, 0.5), pct(served, 0.99), pct(served_inside, 0.5)
     rows += [
-        ("warm worker, trivial hook (p50 / p99)", f"{p50w:.3f} ms / {p99w:.3f} ms", "p50 ≤ 0.5 ms"),
+        ("warm worker, trivial hook, in-process Supervisor (p50 / p99)", f"{p50w:.3f} ms / {p99w:.3f} ms",
+         "p50 ≤ 0.5 ms (baseline)"),
+        ("warm hook through the service: SandboxClient → sandboxd (p50 / p99)", f"{p50s:.3f} ms / {p99s:.3f} ms",
+         f"p50 ≤ {TARGET_SERVICE_P50_MS} ms — {verdict(p50s <= TARGET_SERVICE_P50_MS)}"),
+        ("service p50 / in-process p50, same run", f"{p50s / p50w:.2f}×", "—"),
+        ("of the service call: the service's supervisor (its duration_ms, p50) / the rest: "
+         "client, socket, admission (p50 of the difference)",
+         f"{p50in:.3f} ms / {pct([a - b for a, b in zip(served, served_inside, strict=True)], 0.5):.3f} ms", "—"),
         ("fresh Python process per call (p50 / p99)", f"{p50f:.1f} ms / {pct(fresh, 0.99):.1f} ms", "—"),
         ("speed-up, warm vs fresh (p50)", f"{p50f / p50w:.0f}×", "≥ 50×"),
         ("first call, new installation: fork from zygote (p50 / p99)",
@@ -154,6 +188,8 @@ def main() -> None:
         (f"throughput, 100 installations × 10 plugins, {args.threads} threads",
          f"{args.throughput_calls / elapsed:.0f} invocations/s", "—"),
     ]
+    print(f"\nWarm calls: {len(warm)} in process and {len(served)} through the service, alternating in "
+          f"{args.blocks} blocks; the machine's CPUs are shared with whatever else runs.")
     print(f"\nSandbox layers: {', '.join(k for k, v in sup.layers().items() if v)}; "
           f"missing: {', '.join(k for k, v in sup.layers().items() if not v) or 'none'}; "
           f"CPUs: {os.cpu_count()}; warm processes: {stats['zygotes']} zygotes, {stats['workers']} workers; "
