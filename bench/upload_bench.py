@@ -55,7 +55,7 @@ def main() -> None:
         from django.test.client import BOUNDARY, MULTIPART_CONTENT, encode_multipart
 
         from plugins_core import packages, services
-        from plugins_core.sandbox import get_sandbox
+        from plugins_core.sandboxes import get_sandbox
 
         tenant, _, token = make_tenant("bench-upload")
         client = Client(HTTP_AUTHORIZATION=f"Bearer {token}", HTTP_X_TENANT_SLUG=tenant.slug)
