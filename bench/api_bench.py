@@ -13,7 +13,18 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import boot, fmt_ms, make_tenant, make_zip, pct, print_table, sbh_plugin, verdict
+from _common import (
+    boot,
+    fmt_ms,
+    make_tenant,
+    make_zip,
+    pct,
+    print_table,
+    sbh_plugin,
+    start_sandboxd,
+    stop_process,
+    verdict,
+)
 
 
 def main() -> None:
@@ -24,7 +35,7 @@ def main() -> None:
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="plugyard-bench-api-") as tmp:
-        boot(Path(tmp))
+        env = boot(Path(tmp))
         from django.db import connection
         from django.test import Client
         from django.test.utils import CaptureQueriesContext
@@ -34,7 +45,11 @@ def main() -> None:
 
         tenant, membership, token = make_tenant("bench-api")
         client = Client(HTTP_AUTHORIZATION=f"Bearer {token}", HTTP_X_TENANT_SLUG=tenant.slug)
-        first = services.upload_package(tenant, membership.user, make_zip(sbh_plugin()), "my-plugin.zip")
+        sandboxd = start_sandboxd(env, Path(tmp) / "sandboxd.log")  # the upload's load check runs there
+        try:
+            first = services.upload_package(tenant, membership.user, make_zip(sbh_plugin()), "my-plugin.zip")
+        finally:
+            stop_process(sandboxd)
         template = first.version
 
         def grow_to(count: int) -> None:

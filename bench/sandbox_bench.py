@@ -92,7 +92,11 @@ def main() -> None:
         env = boot(Path(var), migrate=False)
         service = start_sandboxd(env, Path(var) / "sandboxd.log")
         try:
-            client = SandboxClient()
+            from plugins_core.sandboxes import (
+                policy as sandbox_policy,  # Django is set up by boot() above
+            )
+
+            client = SandboxClient(sandbox_policy())
             # 1. warm worker, in process and through the service, in alternating blocks
             assert sup.invoke(inv(first, "v0", "warm", 0), None).ok
             assert client.invoke(inv(first, "v0", "warm", 0), None).ok
