@@ -377,7 +377,7 @@ def report(args: argparse.Namespace, phases: dict[str, tuple[Probes, Attack, dic
           f"request spent in the application, so waiting for a thread and being served can be told apart, "
           f"and in one diagnostic phase a cap) and a Celery worker (`--pool threads --concurrency 16`), on SQLite and the filesystem "
           f"broker, DEBUG off, the default sandbox budgets (4 calls per tenant, 1 per installation; a route "
-          f"over budget waits 0.25 s, then 429; a hook waits up to 1 s, then goes back to the queue) and "
+          f"over budget waits up to 1 s, idle, then 429; a hook waits up to 1 s, then goes back to the queue) and "
           f"deadlines (5 s), the route rate limit off so every attacking request reaches the sandbox. Tenant "
           f"B: the quiet test plugin. The storm: an attacker tenant's {ATTACK_ROUTES} looping "
           f"`GET /ext/hostile/never-reads` at once plus {ATTACK_HOOKS} device events kept in flight, each "

@@ -130,7 +130,7 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--wrk-threads", type=int, default=2)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--threads", default="8,1",
+    parser.add_argument("--threads", default="16,1",
                         help="gunicorn threads per worker, comma-separated: one run each (8 is the Procfile's; 1 = sync workers)")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
@@ -172,9 +172,9 @@ def main() -> None:
           f"`Authorization` and `X-Tenant-Slug` headers. Plugin code runs in the machine's sandbox service "
           f"(`manage.py sandboxd`, one subprocess for the whole run, as the Procfile's `sandbox:` line), "
           f"with its default budgets (4 calls per tenant, 1 per installation; a route over budget waits "
-          f"0.25 s, then answers 429). wrk, gunicorn, sandboxd and its jails share this machine's "
+          f"up to 1 s, idle, then answers 429). wrk, gunicorn, sandboxd and its jails share this machine's "
           f"{os.cpu_count()} CPUs. Two server set-ups, each measured with its own baseline: "
-          f"{', '.join(_label(t) for t in thread_counts)} (the Procfile runs `--workers 2 --threads 8`, i.e. gthread).\n\n"
+          f"{', '.join(_label(t) for t in thread_counts)} (the Procfile runs `--workers 2 --threads 16`, i.e. gthread).\n\n"
           f"- plugin route: `GET {paths['ext']}`, the SBH example plugin (enabled), answering `{sample.decode()}`; "
           f"each call goes from the gunicorn thread to sandboxd, which runs the handler in the installation's "
           f"warm worker; the web records an `Invocation` row.\n"

@@ -28,6 +28,7 @@ from config.errors import error_body
 from plugins_core import runner
 from plugins_core.models import Installation, InvocationStatus
 from plugins_core.route_table import table_for
+from plugins_core.sandboxes import get_sandbox
 from tenants.permissions import IsTenantMember
 
 __all__ = ["PluginRouteView"]
@@ -56,9 +57,9 @@ def _tenant_slot(tenant_id: int) -> Iterator[bool]:
     idle, up to ``route_queue_s`` for one to finish, then is answered 429: a flood of them
     costs neither CPU nor the threads other tenants need (the Procfile runs 16 per process).
     """
-    policy = settings.PLUGYARD_SANDBOX
-    cap = int(policy.get("tenant_concurrency", 4))
-    deadline = time.monotonic() + float(policy.get("route_queue_s", 0.25))
+    policy = get_sandbox().policy
+    cap = policy.tenant_concurrency
+    deadline = time.monotonic() + policy.route_queue_s
     with _freed:
         while _running[tenant_id] >= cap and (left := deadline - time.monotonic()) > 0:
             _freed.wait(left)

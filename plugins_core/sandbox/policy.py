@@ -75,7 +75,7 @@ class SandboxPolicy:
     socket_path: str = ""  # empty: PLUGYARD_SANDBOX_SOCKET, else var/sandbox.sock beside manage.py
     tenant_concurrency: int = 4  # calls one tenant may have running at once on this machine
     installation_concurrency: int = 1  # calls one installation may have running (one warm worker)
-    route_queue_s: float = 0.25  # how long a route over budget waits before answering 429
+    route_queue_s: float = 1.0  # how long a route over budget waits (idle) before answering 429
     caller_margin_s: float = 1.0  # a caller waits at most its deadline plus this
     import_allowlist: frozenset[str] = DEFAULT_IMPORT_ALLOWLIST
 
