@@ -2,27 +2,36 @@
 
 One tenant has 100 distinct plugins installed and enabled, each with one handler of
 ``auth.user.created`` that returns at once (uploaded through ``services.upload_package``).
-Real Celery workers (``celery -A config worker --concurrency 2 -P prefork``, same
-environment) run the fan-out. Measured, per back end:
+Each leg starts the machine's sandbox service first (``manage.py sandboxd``, on the socket
+under the leg's temp dir), then real Celery workers as the Procfile runs them
+(``celery -A config worker --pool threads --concurrency 16``, same environment). One
+``dispatch_event`` task runs all 100 installations' hooks concurrently through the service.
+Measured, per back end, in one run:
 
+* context: a warm call of one installation's hook straight through the service
+  (``SandboxClient.invoke``, no Celery, no database), p50 — the floor under the fan-out;
 * fan-out latency: from ``emit()`` to all 100 ``Invocation`` rows recorded (finished), for
-  the first event (cold: every worker child starts sandboxes) and warm events one at a time;
-* sustained rate: a burst of events emitted back to back, until every invocation finished;
+  the first event (every installation's sandbox worker starts) and then warm events one at
+  a time, p50 / p99 (target p50 ≤ 150 ms);
+* sustained rate: a burst of events emitted back to back, until every invocation finished,
+  in invocations/s (target ≥ 1,000/s), with the CPU each kind of process spent per
+  invocation meanwhile (read from /proc);
+* PostgreSQL + Redis only: the same burst with two worker processes, against one (target
+  ≥ 1.6×);
 * dispatch cost against the number of tenants: ``subscribed_installations(tenant, …)`` plus
   ``emit()`` for one tenant with 10 tenants in the database, then 10,000 (each with an
   installation), in the same run, workers stopped (the emitted fan-outs stay queued).
 
 Legs (``--backend all``, the default, runs each as a subprocess): SQLite + kombu's filesystem
 broker with one worker, as configured; and, when PostgreSQL and Redis answer on 127.0.0.1, a
-throwaway PostgreSQL database (``plugyard_bench_<pid>``, dropped afterwards) + Redis db 14
-with two workers. ``--window`` and ``--polling-interval`` (a settings overlay) are for
-looking into the filesystem broker's polling by hand.
+throwaway PostgreSQL database (``plugyard_bench_<pid>``, dropped afterwards) + Redis db 14.
+``--window`` and ``--polling-interval`` (a settings overlay) are for looking into the
+filesystem broker's polling by hand.
 """
 from __future__ import annotations
 
 import argparse
 import os
-import signal
 import statistics
 import subprocess
 import sys
@@ -39,46 +48,42 @@ from _common import (
     minimal_plugin,
     pct,
     print_table,
+    start_sandboxd,
+    stop_process,
     verdict,
 )
+from _cpu import MACHINE, describe, difference, snapshot
 
 EVENT = "auth.user.created"
 TARGET_TENANT_RATIO = 1.5
+TARGET_FANOUT_P50_MS = 150.0
+TARGET_RATE = 1000.0  # invocations/s
+TARGET_SCALING = 1.6
 POSTGRES_ADMIN = "postgres://postgres@127.0.0.1:5432/postgres"
 REDIS_URL = "redis://127.0.0.1:6379/14"
+CONCURRENCY = 16  # the Procfile's worker: --pool threads --concurrency 16
 
 
 def payload(n: int) -> dict:
     return {"user": {"id": n, "email": f"user{n}@bench.test", "username": f"user{n}"}}
 
 
-def start_workers(env: dict[str, str], count: int, tmp: Path) -> list[subprocess.Popen]:
+def start_workers(env: dict[str, str], count: int, tmp: Path, tag: str) -> list[subprocess.Popen]:
     workers = []
     for n in range(count):
-        log = open(tmp / f"celery-{n}.log", "w")
-        workers.append(subprocess.Popen(
-            [str(ROOT / ".venv" / "bin" / "celery"), "-A", "config", "worker", "--concurrency", "2", "-P", "prefork",
-             "--loglevel", "WARNING", "-n", f"bench{n}@%h", "--without-gossip", "--without-mingle"],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        ))
+        with open(tmp / f"celery-{tag}-{n}.log", "w") as log:
+            workers.append(subprocess.Popen(
+                [str(ROOT / ".venv" / "bin" / "celery"), "-A", "config", "worker", "--pool", "threads",
+                 "--concurrency", str(CONCURRENCY), "--loglevel", "WARNING", "-n", f"bench-{tag}-{n}@%h",
+                 "--without-gossip", "--without-mingle"],
+                cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            ))
     return workers
 
 
-def stop_workers(workers: list[subprocess.Popen]) -> None:
-    for worker in workers:
-        if worker.poll() is None:
-            os.killpg(worker.pid, signal.SIGTERM)
-    for worker in workers:
-        try:
-            worker.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(worker.pid, signal.SIGKILL)
-            worker.wait()
-
-
-def wait_finished(event_ids: list[int], expected: int, timeout: float) -> tuple[float, int, int]:
+def wait_finished(event_ids: list[int], expected: int, timeout: float, poll_s: float = 0.005) -> tuple[float, int, int]:
     """Poll until ``expected`` invocations of these events are finished; (monotonic end, ok, total)."""
-    from plugins_core.events.dispatch import TERMINAL
+    from plugins_core.models import TERMINAL_STATUSES as TERMINAL
     from plugins_core.models import Invocation
 
     deadline = time.monotonic() + timeout
@@ -89,7 +94,7 @@ def wait_finished(event_ids: list[int], expected: int, timeout: float) -> tuple[
         now = time.monotonic()
         if done >= expected or now > deadline:
             return now, rows.filter(status="ok").count(), done
-        time.sleep(0.005)
+        time.sleep(poll_s)
 
 
 def run_backend(args: argparse.Namespace) -> None:
@@ -111,12 +116,17 @@ def run_backend(args: argparse.Namespace) -> None:
             redis.Redis.from_url(REDIS_URL).flushdb()
             with psycopg.connect(POSTGRES_ADMIN, autocommit=True) as admin:
                 admin.execute(f'CREATE DATABASE "{database}"')
-            extra = {"CELERY_BROKER_URL": REDIS_URL}
+            extra["CELERY_BROKER_URL"] = REDIS_URL
+        sandboxd = None
         try:
             env = boot(tmp, database_url=f"postgres://postgres@127.0.0.1:5432/{database}" if postgres else None,
                        extra_env=extra)
-            measure(args, env, tmp, workers_count=2 if postgres else 1)
+            # Before anything calls plugin code: uploads inspect the package in the service too.
+            sandboxd = start_sandboxd(env, tmp / "sandboxd.log")
+            measure(args, env, tmp, sandboxd)
         finally:
+            if sandboxd is not None:
+                stop_process(sandboxd)
             from django.db import connections
 
             connections.close_all()
@@ -142,13 +152,89 @@ def discard_queued_events() -> int:
     return Event.objects.filter(dispatched_at__isnull=True).update(dispatched_at=timezone.now())
 
 
-def measure(args: argparse.Namespace, env: dict[str, str], tmp: Path, workers_count: int) -> None:
+def service_call_rows(args: argparse.Namespace, tenant) -> tuple[float, list[tuple[str, str, str]]]:
+    """One installation's hook straight through the service: the floor under a fan-out."""
+    from plugins_core import runner
+    from plugins_core.models import Installation
+    from plugins_core.sandbox import SandboxClient
+    from plugins_core.sandboxes import policy
+
+    installation = (Installation.objects.for_tenant(tenant).select_related("tenant", "plugin", "version")
+                    .order_by("pk").first())
+    client = SandboxClient(policy())  # a client of its own: its connection, not the process's pool
+    times = []
+    try:
+        for n in range(args.service_calls + 20):
+            call = runner.sandbox_call(installation, "hook", EVENT, payload(n), handler="on_user_created")
+            started = time.perf_counter()
+            result = client.invoke(call, None)
+            if n >= 20:
+                times.append((time.perf_counter() - started) * 1000)
+            if not result.ok:
+                raise RuntimeError(f"the service refused a warm call: {result.status} {result.error}")
+    finally:
+        client.close()
+    p50 = pct(times, 0.5)
+    return p50, [(f"context: one warm hook call through the sandbox service (`SandboxClient.invoke`, "
+                  f"p50 / p99 of {args.service_calls})", f"{fmt_ms(p50)} / {fmt_ms(pct(times, 0.99))}",
+                  "no Celery, no database: the floor under each invocation")]
+
+
+def fanout_stages(event, total_ms: float) -> tuple[float, float, float]:
+    """(emit → first pending row, → last finished hook, → seen by the poll), in ms."""
+    from django.db.models import Max, Min
+
+    from plugins_core.models import Invocation
+
+    found = Invocation.objects.filter(event=event).aggregate(first=Min("created_at"), last=Max("finished_at"))
+    queued = (found["first"] - event.created_at).total_seconds() * 1000
+    hooks = (found["last"] - found["first"]).total_seconds() * 1000
+    return queued, hooks, total_ms - queued - hooks
+
+
+def burst(args: argparse.Namespace, tenant, workers: list[subprocess.Popen], sandboxd: subprocess.Popen,
+          first_id: int) -> dict:
+    from plugins_core.events.emit import emit
+
+    def cpu() -> dict[str, float]:
+        # This process's own time (process_time): sandboxd and the workers are its children.
+        return {"this benchmark (polling)": time.process_time(),
+                **snapshot({"Celery worker": [w.pid for w in workers]}, sandboxd=sandboxd.pid,
+                           servers=args.backend == "postgres")}
+
+    before = cpu()
+    t0 = time.monotonic()
+    ids = [emit(tenant, EVENT, payload(first_id + n)).pk for n in range(args.burst)]
+    invocations = args.plugins * args.burst
+    end, ok, done = wait_finished(ids, invocations, timeout=600, poll_s=0.02)
+    after = cpu()
+    seconds = end - t0
+    return {"seconds": seconds, "ok": ok, "done": done, "invocations": invocations, "rate": done / seconds,
+            "cpu": difference(before, after)}
+
+
+def burst_row(args: argparse.Namespace, result: dict, label: str) -> tuple[str, str, str]:
+    invocations = result["invocations"]
+    short = "" if result["done"] >= invocations else f", only {result['done']} finished"
+    return (f"sustained, {label}: {args.burst} events × {args.plugins} installations, emitted back to back",
+            f"{result['rate']:.0f} invocations/s ({args.burst / result['seconds']:.2f} events/s; "
+            f"{result['seconds']:.2f} s; {result['ok']}/{invocations} ok{short})",
+            f"≥ {TARGET_RATE:,.0f}/s — {verdict(result['rate'] >= TARGET_RATE)}")
+
+
+def cpu_row(result: dict, label: str) -> tuple[str, str, str]:
+    kinds, machine = describe(result["cpu"], result["seconds"], per=max(1, result["done"]))
+    return (f"host CPU per invocation during that burst ({label}), ms", kinds, machine)
+
+
+def measure(args: argparse.Namespace, env: dict[str, str], tmp: Path, sandboxd: subprocess.Popen) -> None:
     from django.db import connections
 
     from plugins_core import services
     from plugins_core.events.dispatch import subscribed_installations
     from plugins_core.events.emit import emit
 
+    postgres = args.backend == "postgres"
     tenant, membership, _ = make_tenant("bench-events")
     started = time.perf_counter()
     for n in range(args.plugins):
@@ -157,52 +243,74 @@ def measure(args: argparse.Namespace, env: dict[str, str], tmp: Path, workers_co
     setup_s = time.perf_counter() - started
     assert len(subscribed_installations(tenant, EVENT)) == args.plugins
     discarded = discard_queued_events()
+    service_p50, rows = service_call_rows(args, tenant)
     connections.close_all()
 
-    workers = start_workers(env, workers_count, tmp)
-    rows: list[tuple[str, str, str]] = []
+    workers = start_workers(env, 1, tmp, "one")
+    failed = False
+    bursts: dict[int, dict] = {}
     try:
-        # First event: every worker child starts zygotes and warm workers for the plugins it gets.
+        # First event: the service forks a warm worker for every installation (its zygotes
+        # were loaded by the uploads' checks).
         t0 = time.monotonic()
         first = emit(tenant, EVENT, payload(0))
         end, ok, done = wait_finished([first.pk], args.plugins, timeout=args.window or 300)
         if done < args.plugins:
-            rows.append((f"fan-out to {args.plugins} installations, first event (cold sandboxes)",
+            failed = True
+            rows.append((f"fan-out to {args.plugins} installations, first event (cold workers)",
                          f"{done} of {args.plugins} finished after {end - t0:.0f} s ({done / (end - t0):.1f} invocations/s)",
                          f"{ok} ok; stopped waiting"))
         else:
-            rows.append((f"fan-out to {args.plugins} installations, first event (cold sandboxes)",
+            rows.append((f"fan-out to {args.plugins} installations, first event (cold workers)",
                          fmt_ms((end - t0) * 1000), f"{ok}/{args.plugins} ok"))
-        if not args.window:
-            for n in range(args.warmup):  # let every child meet every installation
+        if not args.window and not failed:
+            for n in range(args.warmup):
                 event = emit(tenant, EVENT, payload(1 + n))
                 wait_finished([event.pk], args.plugins, timeout=120)
-            single, single_ok = [], 0
+            single, single_ok, stages = [], 0, []
             for n in range(args.single):
                 t0 = time.monotonic()
                 event = emit(tenant, EVENT, payload(100 + n))
                 end, ok, done = wait_finished([event.pk], args.plugins, timeout=120)
                 single.append((end - t0) * 1000)
                 single_ok += ok
-            rows.append((f"fan-out to {args.plugins} installations, warm (p50 / max of {args.single})",
-                         f"{fmt_ms(pct(single, 0.5))} / {fmt_ms(max(single))}",
-                         f"{single_ok}/{args.plugins * args.single} ok"))
-            t0 = time.monotonic()
-            burst = [emit(tenant, EVENT, payload(1000 + n)).pk for n in range(args.burst)]
-            end, burst_ok, burst_done = wait_finished(burst, args.plugins * args.burst, timeout=300)
-            burst_s = end - t0
-            invocations = args.plugins * args.burst
-            rows.append((f"sustained: {args.burst} events × {args.plugins} installations, emitted back to back",
-                         f"{args.burst / burst_s:.2f} events/s ({invocations / burst_s:.0f} invocations/s; {burst_s:.1f} s)",
-                         f"{burst_ok}/{invocations} ok{'' if burst_done >= invocations else f', only {burst_done} finished'}"))
+                stages.append(fanout_stages(event, (end - t0) * 1000))
+                time.sleep(0.05)  # one at a time: the worker's previous task has ended
+            p50 = pct(single, 0.5)
+            rows.append((f"fan-out to {args.plugins} warm installations, emit → all finished "
+                         f"(p50 / p99 of {args.single}; {single_ok}/{args.plugins * args.single} ok)",
+                         f"{fmt_ms(p50)} / {fmt_ms(pct(single, 0.99))}",
+                         f"p50 ≤ {TARGET_FANOUT_P50_MS:g} ms — {verdict(p50 <= TARGET_FANOUT_P50_MS)}"))
+            rows.append(("fan-out p50 / one warm service call p50 (the pipeline's overhead)",
+                         f"{p50 / service_p50:.0f}× ({p50 / args.plugins:.2f} ms per installation)", "—"))
+            rows.append(("where a warm fan-out's time goes, p50 of each stage: emit → the task's pending rows "
+                         "(broker, Celery, subscriptions) / → last hook finished (claim, hooks) / → seen "
+                         "(outcomes written, 5 ms poll)",
+                         " / ".join(fmt_ms(pct([s[k] for s in stages], 0.5)) for k in range(3)),
+                         "from the rows' timestamps"))
+            bursts[1] = burst(args, tenant, workers, sandboxd, 1000)
+            rows.append(burst_row(args, bursts[1], "1 worker"))
+            rows.append(cpu_row(bursts[1], "1 worker"))
     finally:
-        stop_workers(workers)
-        if not args.window and any(r[2].endswith("stopped waiting") for r in rows):
-            for log in sorted(tmp.glob("celery-*.log")):
-                print(f"--- {log.name}\n{log.read_text()[-3000:]}", file=sys.stderr)
+        stop_workers(workers, tmp, args)
+    if postgres and not args.window and not failed:
+        workers = start_workers(env, 2, tmp, "two")
+        try:
+            for n in range(max(args.warmup, 2) * 2):  # both processes connected and warm
+                event = emit(tenant, EVENT, payload(3000 + n))
+                wait_finished([event.pk], args.plugins, timeout=120)
+            bursts[2] = burst(args, tenant, workers, sandboxd, 4000)
+            rows.append(burst_row(args, bursts[2], "2 workers"))
+            rows.append(cpu_row(bursts[2], "2 workers"))
+            ratio = bursts[2]["rate"] / bursts[1]["rate"]
+            # A second process can only use the CPU the first left idle.
+            busy = bursts[1]["cpu"][MACHINE] / (bursts[1]["seconds"] * (os.cpu_count() or 1))
+            rows.append(("scaling: sustained rate, 2 worker processes / 1", f"{ratio:.2f}×",
+                         f"≥ {TARGET_SCALING}× — {verdict(ratio >= TARGET_SCALING)}; the machine was "
+                         f"{busy * 100:.0f} % busy with 1, so at most ~{1 / max(busy, 1e-3):.2f}× here"))
+        finally:
+            stop_workers(workers, tmp, args)
 
-    if args.sandbox_cache:
-        rows += sandbox_cache_rows(args, tenant)
     if args.dispatch_cost:
         rows += dispatch_cost_rows(args, tenant)
     from django.conf import settings
@@ -212,62 +320,28 @@ def measure(args: argparse.Namespace, env: dict[str, str], tmp: Path, workers_co
         polling = (getattr(settings, "CELERY_BROKER_TRANSPORT_OPTIONS", {}) or {}).get("polling_interval", 1.0)
         how = "settings overlay" if args.polling_interval is not None else "as configured"
         broker += f" (polling interval {polling:g} s, {how})"
-    print(f"### {broker}; {workers_count} worker{'s' if workers_count > 1 else ''} × `--concurrency 2 -P prefork`\n")
+    workers_text = "1 worker" + (", then 2" if postgres else "")
+    print(f"### {broker}; sandbox service; {workers_text} × `--pool threads --concurrency {CONCURRENCY}`\n")
+    policy = settings.PLUGYARD_SANDBOX
     note = (f"Set-up: {args.plugins} plugins uploaded and enabled in {setup_s:.1f} s; {discarded} events "
-            "queued during set-up (creating the tenant emits them) discarded before the workers started.")
+            "queued during set-up (creating the tenant emits them) discarded before the workers started. "
+            f"Sandbox budget: {policy.get('tenant_concurrency')} calls at once per tenant; "
+            f"{settings.PLUGYARD_DISPATCH_THREADS} dispatch threads per worker process.")
     if args.window:
         note += f" Only the first event is timed here, for at most {args.window} s."
     else:
-        note += (f" Warm figures follow {args.warmup} warm-up events.")
+        note += f" Warm figures follow {args.warmup} warm-up events."
     print(note + "\n")
     print_table(rows, ("measure", "result", "check"))
-    if args.sandbox_cache:
-        print("\nWhy: `Supervisor._drop_zygote` closes a plugin version's warm workers with its zygote, and "
-              "zygotes are an LRU of `max_zygotes` per process (`PLUGYARD_SANDBOX_MAX_ZYGOTES`). A process that cycles through more plugin "
-              "versions than that (here every pool child meets all of them) evicts each zygote before it is "
-              "needed again, so nearly every invocation starts a jail and a zygote (~95 ms) — the sandbox's "
-              "`max_workers` does not help. (A cProfile of that pass, run separately while writing this "
-              "benchmark, put ~87 % of its time in `ZygoteProcess.start`.)")
     print()
 
 
-def sandbox_cache_rows(args: argparse.Namespace, tenant) -> list[tuple[str, str, str]]:
-    """Why warm fan-out is slow: one process cycling through the installations, per sandbox cache size.
-
-    Runs ``dispatch.run_event_hooks`` (what each Celery task does) in this process for every
-    installation, twice, and times the second pass: once with the default sandbox policy and
-    once with room for a zygote per plugin version.
-    """
-    from plugins_core.events import dispatch
-    from plugins_core.events.emit import emit
-    from plugins_core.models import Installation
-    from plugins_core.sandbox import SandboxPolicy, Supervisor
-    from plugins_core.sandbox import supervisor as supervisor_module
-
-    installations = list(Installation.objects.for_tenant(tenant).select_related("tenant", "plugin", "version"))
-    default = SandboxPolicy.from_django_settings()
-    roomy = default.with_overrides(max_zygotes=len(installations) + 8, max_workers=len(installations) + 8)
-    results = {}
-    for name, policy in (("default", default), ("roomy", roomy)):
-        previous = supervisor_module._global
-        supervisor_module._global = Supervisor(policy)
-        try:
-            for _ in range(2):
-                event = emit(tenant, EVENT, payload(5000))
-                started = time.perf_counter()
-                for installation in installations:
-                    dispatch.run_event_hooks(event, installation)
-                results[name] = (time.perf_counter() - started) * 1000 / len(installations)
-        finally:
-            supervisor_module._global.close()
-            supervisor_module._global = previous
-    return [
-        (f"one process cycling through the {len(installations)} installations, second pass, per invocation: "
-         f"default sandbox policy ({default.max_zygotes} zygotes, {default.max_workers} warm workers)",
-         fmt_ms(results["default"]), "why warm fan-out is slow: see below the table"),
-        (f"the same with room for every plugin version ({roomy.max_zygotes} zygotes, {roomy.max_workers} workers)",
-         fmt_ms(results["roomy"]), "—"),
-    ]
+def stop_workers(workers: list[subprocess.Popen], tmp: Path, args: argparse.Namespace) -> None:
+    for worker in workers:
+        stop_process(worker, timeout=20)
+    if any(w.returncode not in (0, -15) for w in workers):
+        for log in sorted(tmp.glob("celery-*.log")):
+            print(f"--- {log.name}\n{log.read_text()[-3000:]}", file=sys.stderr)
 
 
 def dispatch_cost_rows(args: argparse.Namespace, tenant) -> list[tuple[str, str, str]]:
@@ -338,13 +412,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--backend", choices=["all", "sqlite", "postgres"], default="all")
     parser.add_argument("--plugins", type=int, default=100)
-    parser.add_argument("--warmup", type=int, default=2)
-    parser.add_argument("--single", type=int, default=3)
-    parser.add_argument("--burst", type=int, default=5)
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--single", type=int, default=30)
+    parser.add_argument("--burst", type=int, default=40)
+    parser.add_argument("--service-calls", type=int, default=500)
     parser.add_argument("--window", type=int, default=0,
                         help="time only the first event, for at most this many seconds (0: the full set)")
-    parser.add_argument("--sandbox-cache", action="store_true",
-                        help="also time run_event_hooks in process with the default and a roomy sandbox cache")
     parser.add_argument("--no-dispatch-cost", dest="dispatch_cost", action="store_false")
     parser.add_argument("--dispatch-reps", type=int, default=200)
     parser.add_argument("--tenants-small", type=int, default=10)
@@ -360,13 +433,16 @@ def main() -> None:
     print(f"One tenant, {args.plugins} distinct plugins installed and enabled, each a one-line "
           "`auth.user.created` hook (`return {\"seen\": …}`) uploaded through `services.upload_package`. "
           "An invocation counts as recorded when its `Invocation` row is finished; times are wall-clock from "
-          "the `emit()` call in the benchmark process, which polls the database every 5 ms. Real Celery "
-          "worker subprocesses with the same environment. Two legs, each on its own throwaway database: "
-          "SQLite + the filesystem broker as configured, one worker; PostgreSQL (`plugyard_bench_<pid>`, "
-          "created and dropped) + Redis db 14, two workers.\n")
+          "the `emit()` call in the benchmark process, which polls the database (every 5 ms for one event, "
+          "20 ms for a burst). Each leg starts the sandbox service (`manage.py sandboxd`) and then real "
+          "Celery worker subprocesses as the Procfile runs them, with the same environment; one "
+          "`dispatch_event` task runs all of an event's hooks concurrently through the service. Two legs, "
+          "each on its own throwaway database: SQLite + the filesystem broker as configured, one worker; "
+          "PostgreSQL (`plugyard_bench_<pid>`, created and dropped) + Redis db 14, one worker and then two.\n")
     forwarded = [f"--{name.replace('_', '-')}={getattr(args, name)}" for name in
-                 ("plugins", "warmup", "single", "burst", "dispatch_reps", "tenants_small", "tenants_large")]
-    legs = [["--backend", "sqlite", "--sandbox-cache"]]
+                 ("plugins", "warmup", "single", "burst", "service_calls", "dispatch_reps", "tenants_small",
+                  "tenants_large")]
+    legs = [["--backend", "sqlite"]]
     postgres = reachable("127.0.0.1", 5432) and reachable("127.0.0.1", 6379)
     if postgres:
         legs.append(["--backend", "postgres"])
