@@ -30,6 +30,7 @@ SCRIPTS = [
     ("memory_bench.py", "Sandbox memory", 300),  # ~30 s
     ("neighbour_bench.py", "Noisy neighbour", 600),  # ~2 min
     ("jobs_bench.py", "Jobs", 600),
+    ("invocations_bench.py", "Invocation record", 300),  # ~30 s
 ]
 
 # Settings a developer's shell may carry that would point a benchmark at real data or services.
