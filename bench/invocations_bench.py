@@ -35,7 +35,13 @@ def leg(backend: str, events: int, rows: int) -> None:
             boot(Path(tmp), database_url=url)
             from plugins_core import invocations
             from plugins_core.events.models import Event
-            from plugins_core.models import Installation, Invocation, InvocationStatus, Plugin, PluginVersion
+            from plugins_core.models import (
+                Installation,
+                Invocation,
+                InvocationStatus,
+                Plugin,
+                PluginVersion,
+            )
 
             tenant, membership, _token = make_tenant("bench-inv")
             plugin = Plugin.objects.create(slug="p", name="p", publisher=tenant)
