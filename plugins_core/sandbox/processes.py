@@ -65,8 +65,13 @@ class WorkerProcess:
         """Whether the worker is still there. Call it holding ``lock``: it reads the socket."""
         if self.dead:
             return False
-        watch = [self.sock] + ([self.pidfd] if self.pidfd is not None else [])
-        ready, _, _ = select.select(watch, [], [], 0)
+        # poll, not select: a service with hundreds of warm workers holds descriptors past
+        # select's 1024 limit (two each: the socket and the pidfd).
+        poller = select.poll()
+        poller.register(self.sock, select.POLLIN | select.POLLHUP | select.POLLERR)
+        if self.pidfd is not None:
+            poller.register(self.pidfd, select.POLLIN)
+        ready = poller.poll(0)
         if ready:  # an idle worker never speaks first: this is EOF, garbage, or its pidfd saying it exited
             self.kill()
             return False
