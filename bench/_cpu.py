@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 
-__all__ = ["describe", "difference", "snapshot"]
+__all__ = ["describe", "difference", "process_tree", "snapshot"]
 
 _TICKS = os.sysconf("SC_CLK_TCK")
 MACHINE = "machine (all processes)"
@@ -59,13 +59,7 @@ def snapshot(trees: dict[str, list[int]], *, sandboxd: int | None = None, server
         children.setdefault(ppid, []).append(pid)
 
     def tree(root: int) -> list[int]:
-        out, todo = [], [root]
-        while todo:
-            pid = todo.pop()
-            if pid in stats:
-                out.append(pid)
-                todo.extend(children.get(pid, []))
-        return out
+        return process_tree(root, children) if root in stats else []
 
     found: dict[str, float] = {
         label: sum(stats[p][1] + stats[p][2] for root in roots for p in tree(root)) for label, roots in trees.items()
@@ -98,3 +92,13 @@ def describe(spent: dict[str, float], seconds: float, per: float | None = None, 
     return ("; ".join(parts) + unit,
             f"machine busy {machine * 100 / (seconds * cpus):.0f} % of {cpus} CPUs, of which "
             f"{others * 100 / (seconds * cpus):.0f} % other processes (not this benchmark's)")
+
+
+def process_tree(root: int, children: dict[int, list[int]]) -> list[int]:
+    """``root`` and every process below it, parents first, from a parent -> children map."""
+    found, pending = [], [root]
+    while pending:
+        pid = pending.pop()
+        found.append(pid)
+        pending.extend(children.get(pid, []))
+    return found

@@ -41,6 +41,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from _common import ROOT, boot, fmt_ms, make_tenant, pct, print_table, verdict
+from _cpu import process_tree
 from _stack import Api, Stack, plugin_zip
 
 TARGET_RATIO = 2.0
@@ -111,12 +112,7 @@ class CpuSampler:
         children = _children()
 
         def tree(root: int) -> list[int]:
-            found, todo = [], [root]
-            while todo:
-                pid = todo.pop()
-                found.append(pid)
-                todo.extend(children.get(pid, []))
-            return found
+            return process_tree(root, children)
 
         stack = self.stack
         return {"jails (plugin code)": tree(stack.sandboxd.pid)[1:], "sandboxd": [stack.sandboxd.pid],

@@ -13,7 +13,6 @@ from __future__ import annotations
 import base64
 import threading
 import time
-from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -28,6 +27,7 @@ from config.errors import error_body
 from plugins_core import runner
 from plugins_core.models import Installation, InvocationStatus
 from plugins_core.route_table import table_for
+from plugins_core.sandbox.budgets import Budgets
 from plugins_core.sandboxes import get_sandbox
 from tenants.permissions import IsTenantMember
 
@@ -43,8 +43,8 @@ def _error(status: int, code: str, message: str, headers: dict[str, str] | None 
     return response
 
 
-_running: Counter[int] = Counter()
-_freed = threading.Condition()
+_slots: Budgets | None = None
+_slots_lock = threading.Lock()
 
 
 @contextmanager
@@ -53,28 +53,19 @@ def _tenant_slot(tenant_id: int) -> Iterator[bool]:
 
     The sandbox budgets a tenant's calls too, but a request waiting there still holds a web
     thread, and one answered at once comes straight back. So a tenant has at most the
-    sandbox's ``tenant_concurrency`` requests running in this process; another waits here,
-    idle, up to ``route_queue_s`` for one to finish, then is answered 429: a flood of them
-    costs neither CPU nor the threads other tenants need (the Procfile runs 16 per process).
+    sandbox's ``tenant_concurrency`` requests running in this process (the same ``Budgets``
+    the service admits calls with); another waits here, idle, up to ``route_queue_s`` for
+    one to finish, then is answered 429: a flood of them costs neither CPU nor the threads
+    other tenants need (the Procfile runs 16 per process).
     """
+    global _slots
     policy = get_sandbox().policy
-    cap = policy.tenant_concurrency
-    deadline = time.monotonic() + policy.route_queue_s
-    with _freed:
-        while _running[tenant_id] >= cap and (left := deadline - time.monotonic()) > 0:
-            _freed.wait(left)
-        admitted = _running[tenant_id] < cap
-        if admitted:
-            _running[tenant_id] += 1
-    try:
+    with _slots_lock:
+        if _slots is None:
+            _slots = Budgets(policy.tenant_concurrency, per_installation=policy.tenant_concurrency)
+    key = str(tenant_id)
+    with _slots.admit(key, key, time.monotonic() + policy.route_queue_s) as admitted:
         yield admitted
-    finally:
-        if admitted:
-            with _freed:
-                _running[tenant_id] -= 1
-                if _running[tenant_id] <= 0:
-                    del _running[tenant_id]
-                _freed.notify_all()
 
 
 def _rate_limited(installation: Installation) -> int:
