@@ -9,10 +9,21 @@ a worker and beat share one folder:
   is a copy and an unlink when that is another filesystem, so two consumers can both take
   the same message.
 
+and a third that matters once a consumer dies:
+
+* a consumer deletes the message file as it takes it, before the task has run; a consumer
+  killed then (SIGKILL, the OOM killer) loses every message it held, acks_late or not,
+  where Redis gives unacknowledged messages back.
+
 Here a message is written under a temporary name in a sibling folder and renamed into the
-queue folder when complete, and a consumer claims it by renaming it into a folder on the
-same filesystem: a rename is atomic, so a message is whole when seen and taken once.
-Exchange tables are replaced the same way. Everything else is kombu's.
+queue folder when complete, and a consumer claims it by renaming it into ``claimed/``
+under its own name (pid and process start time): a rename is atomic, so a message is
+whole when seen and taken once. The claimed file stays until the message is acknowledged
+(or rejected, or given back at a clean shutdown). Every consumer, when it starts and then
+every few seconds, moves the claimed files of consumers that no longer run back into the
+queue, so their messages are delivered again. Exchange tables are replaced the same way.
+Everything else is kombu's. The folder is one machine's: consumers on other machines
+would be taken for dead (scale out with Redis, README "Scaling out").
 """
 
 from __future__ import annotations
@@ -24,6 +35,7 @@ import uuid
 from pathlib import Path
 from queue import Empty
 from time import monotonic
+from typing import Any
 
 from kombu.exceptions import ChannelError
 from kombu.transport import filesystem
@@ -45,6 +57,28 @@ def _write_atomically(path: Path, data: bytes, staging: Path) -> None:
         raise
 
 
+RECLAIM_EVERY_S = 5.0
+_SEP = "~"  # claimed/<owner>~<random>~<message file name>
+
+
+def _start_time(pid: int) -> str | None:
+    """The process's start time in clock ticks (/proc/<pid>/stat field 22), or None if gone.
+
+    With the pid it names one process for the machine's uptime, however pids are reused.
+    """
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            stat = handle.read()
+    except OSError:
+        return None
+    return stat.rpartition(b")")[2].split()[19].decode()  # the command may contain ") "
+
+
+def _owner_alive(owner: str) -> bool:
+    pid, _, started = owner.partition(".")
+    return pid.isdigit() and _start_time(int(pid)) == started
+
+
 class Channel(filesystem.Channel):
     """A filesystem channel whose messages are whole when seen and taken once."""
 
@@ -52,6 +86,9 @@ class Channel(filesystem.Channel):
         super().__init__(*args, **kwargs)
         for folder in (self.data_folder_in, self.data_folder_out, self._staging_folder, self._claimed_folder):
             Path(folder).mkdir(parents=True, exist_ok=True)
+        self._held: dict[str, Path] = {}  # delivery tag -> its claimed file, until acknowledged
+        self._owner = ""
+        self._reclaimed_at = float("-inf")
 
     @property
     def _staging_folder(self) -> Path:
@@ -71,26 +108,81 @@ class Channel(filesystem.Channel):
             raise ChannelError(f"Cannot add message {filename!r} to the broker folder") from exc
 
     def _get(self, queue):
+        if monotonic() - self._reclaimed_at >= RECLAIM_EVERY_S:
+            self.reclaim_orphans()
         wanted = f"{queue}.msg"
         claimed = self._claimed_folder
         for filename in sorted(os.listdir(self.data_folder_in)):
             if filename.partition(".")[2] != wanted:
                 continue
-            mine = claimed / f"{uuid.uuid4().hex}-{filename}"
+            mine = claimed / _SEP.join((self._consumer(), uuid.uuid4().hex, filename))
             try:
                 os.rename(os.path.join(self.data_folder_in, filename), mine)
             except FileNotFoundError:
                 continue  # another consumer took it first
             try:
-                payload = mine.read_bytes()
-                if self.store_processed:
-                    os.replace(mine, Path(self.processed_folder) / filename)
-                else:
-                    mine.unlink()
+                payload = loads(mine.read_bytes().decode())
             except OSError as exc:
                 raise ChannelError(f"Cannot read message {filename!r} from the broker folder") from exc
-            return loads(payload.decode())
+            tag = (payload.get("properties") or {}).get("delivery_tag")
+            if tag is None:
+                self._settle(mine)  # nothing will acknowledge it
+            else:
+                self._held[tag] = mine
+            return payload
         raise Empty()
+
+    def _consumer(self) -> str:
+        """This process's name in claimed files; a forked child gets its own."""
+        pid = os.getpid()
+        if not self._owner.startswith(f"{pid}."):
+            self._owner = f"{pid}.{_start_time(pid)}"
+            self._held.clear()  # a fork's copy of its parent's: the parent settles those
+        return self._owner
+
+    def _settle(self, claimed: Path) -> None:
+        """The message is done with: drop its claimed file (or keep it, with store_processed)."""
+        try:
+            if self.store_processed:
+                os.replace(claimed, Path(self.processed_folder) / claimed.name.rpartition(_SEP)[2])
+            else:
+                claimed.unlink()
+        except FileNotFoundError:
+            pass
+
+    def _release(self, delivery_tag: Any) -> None:
+        held = self._held.pop(delivery_tag, None)
+        if held is not None:
+            self._settle(held)
+
+    def basic_ack(self, delivery_tag, multiple=False):
+        super().basic_ack(delivery_tag, multiple)
+        self._release(delivery_tag)
+
+    def basic_reject(self, delivery_tag, requeue=False):
+        super().basic_reject(delivery_tag, requeue=requeue)  # requeue puts a copy back first
+        self._release(delivery_tag)
+
+    def _restore(self, message):
+        # unacknowledged at a clean shutdown: kombu puts a copy back, so ours goes
+        super()._restore(message)
+        self._release(message.delivery_tag)
+
+    def reclaim_orphans(self) -> int:
+        """Put the messages held by consumers that no longer run back into the queue."""
+        self._reclaimed_at = monotonic()
+        returned = 0
+        for name in os.listdir(self._claimed_folder):
+            owner, _, rest = name.partition(_SEP)
+            filename = rest.partition(_SEP)[2]
+            if not filename or _owner_alive(owner):
+                continue
+            try:
+                os.rename(self._claimed_folder / name, Path(self.data_folder_in) / filename)
+            except FileNotFoundError:
+                continue  # another consumer returned it first
+            returned += 1
+        return returned
 
     # --- exchange tables (fanout and topic bindings) --------------------------------------
 

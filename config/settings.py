@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 from kombu import Queue
 
 from config.env import env_bool, env_int, env_list, persistent_value
@@ -188,7 +189,7 @@ CELERY_TASK_ROUTES = {
     "plugins_core.jobs.tasks.run_scheduled": {"queue": "jobs"},
     "plugins_core.jobs.tasks.execute_run": {"queue": "jobs"},
 }
-CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+CELERY_BEAT_SCHEDULER = "plugins_core.jobs.beat:Scheduler"
 # The sweeps beat runs besides the plugins' own schedules (plugins_core/jobs/beat.py lists
 # the same entries for tests that start beat before these are in the database).
 CELERY_BEAT_SCHEDULE = {
@@ -294,6 +295,8 @@ PLUGYARD_WEBHOOKS = {
 }
 # How long invocation logs are kept (manage.py prune_invocations).
 PLUGYARD_INVOCATION_RETENTION_DAYS = env_int("PLUGYARD_INVOCATION_RETENTION_DAYS", 30)
+# GET /metrics (Prometheus) is off (404) unless set; then it wants "Authorization: Bearer <this>".
+PLUGYARD_METRICS_TOKEN = os.environ.get("PLUGYARD_METRICS_TOKEN") or None
 
 # The route rate limit and other counters live in the cache: per process by default,
 # shared across machines with CACHE_URL=redis://...
@@ -303,11 +306,25 @@ CACHES = {
     else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
 }
 
+# LOG_FORMAT=json: one JSON object per line, with one line per finished invocation and per
+# webhook attempt (logger plugyard.activity, plugins_core/activity_log.py); plain leaves
+# those out unless LOG_ACTIVITY=true.
+LOG_FORMAT = os.environ.get("LOG_FORMAT", "plain").strip().lower()
+if LOG_FORMAT not in {"plain", "json"}:
+    raise ImproperlyConfigured(f"LOG_FORMAT: {LOG_FORMAT!r} is not one of plain, json")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {"()": "config.logformat.JsonFormatter"},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        "plugyard.activity": {
+            "level": "INFO" if LOG_FORMAT == "json" or env_bool("LOG_ACTIVITY", False) else "WARNING",
+        },
+    },
 }

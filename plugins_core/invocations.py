@@ -25,7 +25,7 @@ from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from plugins_core import usage
+from plugins_core import activity_log, usage
 from plugins_core.models import TERMINAL_STATUSES, Invocation, InvocationStatus
 
 __all__ = [
@@ -81,6 +81,7 @@ def _give_up(invocation: Invocation, now: dt.datetime) -> None:
                         f"(its worker or the sandbox died each time). {invocation.error or ''}").strip()[:2000]
     invocation.lease_until = None
     invocation.finished_at = now
+    activity_log.invocation(invocation)
 
 
 def claim_rows(rows, *, lease_s: float | None = None) -> list[Claim]:
@@ -152,6 +153,7 @@ def finish(
     record.report = {**(report or {}), "truncated": {"result": result_cut, "logs": logs_cut}}
     record.finished_at = timezone.now()
     record.lease_until = None
+    activity_log.invocation(record)
     if commit:
         _charge_logs([record])
         record.save()

@@ -75,6 +75,7 @@ def invoke(
             name=handler or name, event=event, status=InvocationStatus.RUNNING, attempts=1,
         )
     record.kind = kind
+    record.installation = installation  # loaded, with its plugin and version, for the activity log
     # Lifecycle hooks run while switched off too: on_install and on_disable happen then.
     if not installation.enabled and kind != "lifecycle":
         return invocations.finish(record, InvocationStatus.DENIED, error="the installation is disabled", commit=commit)

@@ -75,7 +75,7 @@ def test_concurrent_producers_and_consumers_see_every_message_once_and_whole(tmp
     expected = {f"{p}-{n}" for p in range(PRODUCERS) for n in range(PER_PRODUCER)}
     assert len(received) == len(expected)  # none twice
     assert set(received) == expected  # none lost
-    assert os.listdir(tmp_path / "out") == []
+    assert os.listdir(tmp_path / "out") == [] and os.listdir(tmp_path / "claimed") == []
 
 
 def test_a_message_still_being_written_is_not_taken(tmp_path):
@@ -101,3 +101,44 @@ def test_fanout_bindings_survive_concurrent_binding_and_unbinding(tmp_path):
         assert sorted(row[2] for row in table) == sorted(f"q{n}" for n in range(1, 20, 2))
         channel._queue_bind("broadcast", "", "", "q1")  # binding twice keeps one row
         assert len(channel.get_table("broadcast")) == 10
+
+
+# Its own queue name: kombu keeps bindings per process, and the tests above bound "work"
+# in other folders.
+def _hold_without_acking(root: Path, taken: multiprocessing.Queue) -> None:
+    with _connection(root) as connection:
+        queue = connection.SimpleQueue("held")
+        for _ in range(3):
+            taken.put(queue.get(timeout=30).payload["id"])
+        time.sleep(60)  # killed here, holding three messages it never acknowledged
+
+
+def test_messages_a_killed_consumer_held_are_delivered_again_and_acked_ones_are_gone(tmp_path):
+    with _connection(tmp_path) as connection:
+        queue = connection.SimpleQueue("held")
+        for n in range(5):
+            queue.put({"id": n})
+        queue.close()
+    context = multiprocessing.get_context("spawn")
+    taken = context.Queue()
+    holder = context.Process(target=_hold_without_acking, args=(tmp_path, taken))
+    holder.start()
+    held = sorted(taken.get(timeout=90) for _ in range(3))
+    assert len(os.listdir(tmp_path / "claimed")) == 3  # held, not deleted
+    holder.kill()  # SIGKILL: no clean shutdown gives them back
+    holder.join(10)
+
+    with _connection(tmp_path) as connection:
+        queue = connection.SimpleQueue("held")
+        received = []
+        while True:
+            try:
+                message = queue.get(timeout=1)
+            except Empty:
+                break
+            received.append(message.payload["id"])
+            message.ack()
+        queue.close()
+    assert sorted(received) == [0, 1, 2, 3, 4]  # the killed consumer's three came back
+    assert set(held) <= set(received)
+    assert os.listdir(tmp_path / "claimed") == [] and os.listdir(tmp_path / "out") == []

@@ -134,6 +134,9 @@ def send_all(event: Event, chosen: list[Handler] | None = None) -> list[Claim]:
             by_installation.setdefault(claim.invocation.installation_id, []).append(claim.invocation)
     installations_by_pk = {h.installation.pk: h.installation for h in chosen}
     groups = [(installations_by_pk[pk], records) for pk, records in by_installation.items()]
+    for installation, records in groups:
+        for record in records:
+            record.installation = installation  # loaded once, with its plugin and version
     if len(groups) > 1 and not connection.in_atomic_block:
         # Threads have connections of their own, which cannot see an open transaction's rows:
         # inside one (a test, a caller's atomic block) the hooks run here, one after another.

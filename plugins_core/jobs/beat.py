@@ -1,13 +1,51 @@
-"""The sweeps beat runs besides the plugins' own schedules, as beat rows.
+"""Beat: the scheduler it runs, and the sweeps it runs besides the plugins' own schedules.
 
-``CELERY_BEAT_SCHEDULE`` in settings lists them (DatabaseScheduler copies it into the
+``CELERY_BEAT_SCHEDULE`` in settings lists the sweeps (DatabaseScheduler copies it into the
 database at start); :func:`install_sweeps` writes them directly, for tests and benchmarks
 that start beat against a database it has not seen.
 """
 from __future__ import annotations
 
-__all__ = ["install_sweeps"]
+import heapq
 
+from celery.beat import event_t
+from django_celery_beat.schedulers import DatabaseScheduler
+
+__all__ = ["Scheduler", "install_sweeps"]
+
+
+class Scheduler(DatabaseScheduler):
+    """django-celery-beat's scheduler, sending every due entry in one tick.
+
+    Celery's ``tick`` sends one entry and returns 0, and each tick first asks the database
+    whether the schedule changed and compares the whole schedule with the last one. With n
+    entries due in the same second a slot costs n² comparisons, and its last firing leaves
+    seconds late (1,000 per-minute jobs: the median firing left 4 s after its slot). Here
+    the first tick of a burst does that check and sends one entry, as Celery's does; the
+    entries due behind it are then sent in heap order, with no check in between.
+    """
+
+    def tick(self, event_t=event_t, min=min, heappop=heapq.heappop, heappush=heapq.heappush):
+        delay = super().tick(event_t, min, heappop, heappush)
+        heap = self._heap
+        if delay != 0 or not heap:
+            return delay
+        for _ in range(len(heap)):  # each entry at most once per burst
+            event = heap[0]
+            entry = event[2]
+            if event[0] > self._when(entry, 0):
+                break
+            try:
+                is_due, next_time_to_run = self.is_due(entry)
+            except Exception:  # as Celery's tick: a broken entry is retried later, not fatal
+                is_due, next_time_to_run = self._is_due_failed(entry)
+            if not is_due:
+                break  # Celery's tick re-heaps it at its retry time
+            heappop(heap)
+            next_entry = self.reserve(entry)
+            self.apply_entry(entry, producer=self.producer)
+            heappush(heap, event_t(self._when(next_entry, next_time_to_run), event[1], next_entry))
+        return 0  # Celery's tick works out the wait until the next due entry
 
 
 def install_sweeps(every: dict[str, float] | None = None) -> None:

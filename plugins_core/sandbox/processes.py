@@ -331,11 +331,20 @@ class ZygoteProcess:
                 reply = protocol.read_frame(self.ctl.fileno(), max_size=1 << 16, deadline=deadline)
                 if not isinstance(reply, dict) or reply.get("op") != "spawned":
                     raise SandboxStartError("zygote refused to fork")
-                pid, hello = _peer_pid(ours, deadline)
             except (OSError, EOFError, TimeoutError, ValueError) as exc:
                 ours.close()
                 theirs.close()
                 raise SandboxStartError(f"worker did not start ({type(exc).__name__})") from None
+        # The zygote is free again once it has forked: the child's own set-up (its walls,
+        # then its hello) overlaps the next fork instead of holding the zygote's lock.
+        try:
+            pid, hello = _peer_pid(ours, deadline)
+        except SandboxStartError:
+            ours.close()
+            raise
+        except (OSError, EOFError, TimeoutError, ValueError) as exc:
+            ours.close()
+            raise SandboxStartError(f"worker did not start ({type(exc).__name__})") from None
         if hello != protocol.encode({"op": "hello"}):
             ours.close()
             raise SandboxStartError("worker sent a bad hello")

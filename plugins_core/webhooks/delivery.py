@@ -12,7 +12,6 @@ a failing transform) fails the delivery at once, since retrying cannot change it
 from __future__ import annotations
 
 import datetime as dt
-import logging
 import secrets as token_source
 import time
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 from plugyard_sdk.signing import signature_headers
 
+from plugins_core import activity_log
 from plugins_core import queue as task_queue
 from plugins_core.host import http as host_http
 from plugins_core.host.errors import HostCallError, UpstreamError
@@ -34,7 +34,6 @@ from plugins_core.webhooks.specs import EMIT_WEBHOOK, spec_named
 
 __all__ = ["DeliveryBusy", "Outcome", "backoff", "claim_due", "deliver", "lease", "new_token", "queue", "redeliver"]
 
-log = logging.getLogger(__name__)
 
 USER_AGENT = "Plugyard-Webhooks/1"
 _RETRY_STATUSES = frozenset({429}) | frozenset(range(500, 600))
@@ -134,8 +133,7 @@ def deliver(delivery_id: int, token: str) -> Outcome:
             lease_until=None, lease_token="", error=attempt.error or f"the receiver answered {attempt.status_code}",
         )
     delivery.refresh_from_db()
-    log.info("webhook delivery %s to %s, attempt %s: %s -> %s", delivery.pk, delivery.target or "-", attempt.number,
-             attempt.status_code or "no answer", delivery.status)
+    activity_log.delivery(delivery, attempt)
     return Outcome(True, delivery.status, attempt)
 
 

@@ -217,7 +217,7 @@ def celery(kind: str, *args: str, name: str | None = None, broker_url: str | Non
         argv += ["--pool", "threads", "--without-gossip", "--without-mingle", "--without-heartbeat", "-Q", queues()]
         ready = "ready."
     else:
-        argv += ["--scheduler", "django_celery_beat.schedulers:DatabaseScheduler", "--max-interval", "1",
+        argv += ["--max-interval", "1",  # the scheduler is settings.CELERY_BEAT_SCHEDULER
                  "--schedule", str(session().root / f"beat-{time.monotonic_ns()}")]
         ready = "beat: Starting"
     return Process(name or kind, argv, subprocess_env(broker_url, **env), ready)

@@ -284,3 +284,19 @@ def test_no_secret_is_stored_or_logged(owner, install_guide, receiver, dispatch,
     for secret in (URL_TOKEN, SIGNING_KEY, SIGNING_KEY.removeprefix("whsec_")):
         assert secret not in stored
         assert secret not in caplog.text
+
+
+def test_each_attempt_is_one_activity_line_without_the_target_or_secrets(owner, install_guide, receiver, dispatch,
+                                                                        work, caplog):
+    from config.logformat import JsonFormatter
+
+    install_guide(owner)
+    caplog.set_level(logging.INFO, logger="plugyard.activity")
+    dispatch(owner.tenant)
+    work()
+    lines = [json.loads(JsonFormatter().format(r)) for r in caplog.records
+             if r.name == "plugyard.activity" and r.fields["activity"] == "webhook_delivery"]
+    [line] = lines
+    assert line["status"] == "succeeded" and line["http_status"] == 200 and line["attempt"] == 1
+    assert line["tenant_id"] == owner.tenant.pk and line["kind"] == "webhook" and line["name"] == "notifications"
+    assert SIGNING_KEY not in caplog.text and URL_TOKEN not in caplog.text
