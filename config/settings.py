@@ -199,6 +199,15 @@ CELERY_BEAT_SCHEDULE = {
     "plugyard: recover stalled invocations": {"task": "plugins_core.events.tasks.recover_stalled_invocations", "schedule": 30.0},
     "plugyard: send due webhook deliveries": {"task": "plugins_core.webhooks.tasks.send_due_webhooks", "schedule": 10.0},
     "plugyard: prune invocation logs": {"task": "plugins_core.events.tasks.prune_invocation_logs", "schedule": 24 * 3600.0},
+    "plugyard: worker heartbeat": {"task": "plugins_core.health.heartbeat", "schedule": 10.0},
+}
+# GET /readyz and manage.py health (plugins_core/health.py): how old each sign of life may
+# be, and how long an event or a hook may wait, before the pipeline counts as stuck.
+PLUGYARD_READY = {
+    "beat_s": env_int("PLUGYARD_READY_BEAT_S", 30),
+    "workers_s": env_int("PLUGYARD_READY_WORKERS_S", 60),
+    "outbox_s": env_int("PLUGYARD_READY_OUTBOX_S", 90),
+    "pending_s": env_int("PLUGYARD_READY_PENDING_S", 300),
 }
 
 # --- Plugins ------------------------------------------------------------------------------

@@ -13,8 +13,17 @@ def healthz(request):
     return JsonResponse({"status": "ok"})
 
 
+def readyz(request):
+    """200 when events and jobs are moving, else 503 naming what is stuck (plugins_core/health.py)."""
+    from plugins_core import health
+
+    body = health.report(health.readiness())
+    return JsonResponse(body, status=200 if body["status"] == "ready" else 503)
+
+
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
+    path("readyz", readyz, name="readyz"),
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 
 from tenants.scoping import TenantOwned, TenantQuerySet
 
@@ -191,6 +192,26 @@ class TenantUsage(models.Model):
         return f"usage of {self.tenant_id}"
 
 
+class Heartbeat(models.Model):
+    """The last sign of life of one kind of background process (``plugins_core/health.py``).
+
+    ``beat`` is written by beat's scheduler as it ticks; ``worker`` by the heartbeat task
+    beat sends every few seconds, when a worker runs it: a fresh ``worker`` row means the
+    whole path beat → broker → worker → database works.
+    """
+
+    name = models.CharField(max_length=40, primary_key=True)
+    at = models.DateTimeField()
+    detail = models.CharField(max_length=200, blank=True, help_text="Who wrote it (host, pid).")
+
+    def __str__(self) -> str:
+        return f"{self.name} at {self.at.isoformat()}"
+
+    @classmethod
+    def touch(cls, name: str, detail: str = "") -> None:
+        cls.objects.update_or_create(name=name, defaults={"at": timezone.now(), "detail": detail[:200]})
+
+
 # Models that belong to a topic live with it; importing them here registers them with the app.
 from plugins_core.events.models import Event, Subscription  # noqa: E402
 from plugins_core.host.models import LlmUsage, PluginStorageItem, WebhookSubscription  # noqa: E402
@@ -198,6 +219,6 @@ from plugins_core.jobs.models import JobLock, JobRun, ScheduledTask  # noqa: E40
 from plugins_core.webhooks.models import WebhookAttempt, WebhookDelivery  # noqa: E402
 
 __all__ += [
-    "Event", "Invocation", "InvocationStatus", "TenantUsage", "JobLock", "JobRun", "LlmUsage", "PluginStorageItem",
+    "Event", "Heartbeat", "Invocation", "InvocationStatus", "TenantUsage", "JobLock", "JobRun", "LlmUsage", "PluginStorageItem",
     "ScheduledTask", "Subscription", "WebhookAttempt", "WebhookDelivery", "WebhookSubscription",
 ]

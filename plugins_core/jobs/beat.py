@@ -7,11 +7,22 @@ that start beat against a database it has not seen.
 from __future__ import annotations
 
 import heapq
+import logging
+import os
+import socket
+import time
 
 from celery.beat import event_t
+from django.db import DatabaseError
 from django_celery_beat.schedulers import DatabaseScheduler
 
+from plugins_core.models import Heartbeat
+
 __all__ = ["Scheduler", "install_sweeps"]
+
+log = logging.getLogger(__name__)
+
+HEARTBEAT_EVERY_S = 5.0
 
 
 class Scheduler(DatabaseScheduler):
@@ -25,7 +36,10 @@ class Scheduler(DatabaseScheduler):
     entries due behind it are then sent in heap order, with no check in between.
     """
 
+    _heartbeat_at = float("-inf")
+
     def tick(self, event_t=event_t, min=min, heappop=heapq.heappop, heappush=heapq.heappush):
+        self._heartbeat()
         delay = super().tick(event_t, min, heappop, heappush)
         heap = self._heap
         if delay != 0 or not heap:
@@ -46,6 +60,16 @@ class Scheduler(DatabaseScheduler):
             self.apply_entry(entry, producer=self.producer)
             heappush(heap, event_t(self._when(next_entry, next_time_to_run), event[1], next_entry))
         return 0  # Celery's tick works out the wait until the next due entry
+
+    def _heartbeat(self) -> None:
+        """Say beat is alive (``/readyz`` checks it); a database hiccup is beat's to survive."""
+        if time.monotonic() - self._heartbeat_at < HEARTBEAT_EVERY_S:
+            return
+        self._heartbeat_at = time.monotonic()
+        try:
+            Heartbeat.touch("beat", f"{socket.gethostname()} pid {os.getpid()}")
+        except DatabaseError:
+            log.warning("beat: cannot write its heartbeat", exc_info=True)
 
 
 def install_sweeps(every: dict[str, float] | None = None) -> None:
