@@ -186,9 +186,11 @@ class SandboxClient:
         except TimeoutError:
             raise SandboxUnavailable("the sandbox service did not answer") from None
 
-    def stats(self) -> dict[str, Any]:
+    def stats(self, timeout: float = 10) -> dict[str, Any]:
+        """The supervisor's counts, pids and memory (``Supervisor.stats``), the service's pid and
+        its running calls per tenant; raises SandboxUnavailable when it is down."""
         try:
-            return dict(self._request({"op": "stats"}, 10).get("stats") or {})
+            return dict(self._request({"op": "stats"}, timeout).get("stats") or {})
         except TimeoutError:
             raise SandboxUnavailable("the sandbox service did not answer") from None
 

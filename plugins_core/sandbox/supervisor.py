@@ -24,6 +24,7 @@ from typing import Any
 from .bridge import HostBridge
 from .calls import Invocation, InvocationResult, LoadReport
 from .jail import Layers, detect_layers
+from .memory import rss_bytes, tree_rss_bytes
 from .policy import SandboxPolicy
 from .processes import Crashed, SandboxStartError, TimedOut, WorkerProcess, ZygoteProcess
 
@@ -334,9 +335,22 @@ class Supervisor:
             self._drop_zygote(z)
 
     def stats(self) -> dict[str, Any]:
+        """How many zygotes and warm workers there are, their pids, and their resident memory
+        in bytes (see memory.py for what VmRSS counts): per zygote (its whole jail), per
+        worker, of the spare jail, and ``memory_bytes``, all of them together."""
         with self._lock:
-            return {"zygotes": len(self._zygotes), "workers": len(self._workers),
-                    "worker_pids": {f"{k[0]}|{k[1]}": w.pid for k, w in self._workers.items()}}
+            zygotes = {key: z.proc.pid for key, z in self._zygotes.items() if z.proc is not None}
+            workers = {f"{k[0]}|{k[1]}": w.pid for k, w in self._workers.items()}
+            spare = self._spare.proc.pid if self._spare is not None and self._spare.proc is not None else None
+        # /proc is read outside the lock: a call starting meanwhile must not wait for it.
+        apart = set(workers.values())
+        zygote_memory = {key: tree_rss_bytes(pid, apart=apart) for key, pid in zygotes.items()}
+        worker_memory = {key: rss_bytes(pid) for key, pid in workers.items()}
+        spare_memory = tree_rss_bytes(spare) if spare is not None else 0
+        return {"zygotes": len(zygotes), "workers": len(workers), "worker_pids": workers,
+                "zygote_memory_bytes": zygote_memory, "worker_memory_bytes": worker_memory,
+                "spare_memory_bytes": spare_memory,
+                "memory_bytes": sum(zygote_memory.values()) + sum(worker_memory.values()) + spare_memory}
 
     def close(self) -> None:
         if self._closed or os.getpid() != self._pid:
