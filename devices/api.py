@@ -5,7 +5,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import transaction
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, viewsets
 from rest_framework.decorators import action
@@ -23,10 +22,13 @@ __all__ = ["AlertViewSet", "DeviceViewSet"]
 
 @contextmanager
 def _field_errors() -> Iterator[None]:
-    """The domain services' ValidationError as DRF's, so the API answers 400 with the fields."""
+    """The domain services' ValidationError as DRF's, so the API answers 400 with the fields.
+
+    No transaction here: each service writes its change and event in one, after running the
+    plugins' filters outside it (devices/services.py says why).
+    """
     try:
-        with transaction.atomic():
-            yield
+        yield
     except DjangoValidationError as exc:
         raise serializers.ValidationError(exc.message_dict if hasattr(exc, "error_dict") else exc.messages) from None
 

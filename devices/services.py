@@ -1,9 +1,11 @@
 """Every change to devices and alerts, from the REST API and from plugins alike; each emits its event.
 
 Callers pass a dict of already-permitted fields; the model's own validation runs here and
-raises ``django.core.exceptions.ValidationError`` naming the field. Events are emitted in
-the caller's transaction (the event system stores them with the change and dispatches
-after commit).
+raises ``django.core.exceptions.ValidationError`` naming the field. A change and its event
+are written in one transaction (the event system stores them together and dispatches after
+commit). The ``device.data.process`` filters run before it opens: a filter is plugin code,
+and waiting for it while holding the database's write lock (SQLite) would stall every
+other writer, the plugin's own lifecycle hooks included, until its deadline.
 """
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
+from django.db import transaction
 from django.utils import timezone
 
 from devices.models import Alert, AlertStatus, Device
@@ -101,27 +104,32 @@ def _process(tenant, data: dict[str, Any], metadata: dict[str, Any]) -> dict[str
 
 
 def create_device(tenant, data: dict[str, Any]) -> Device:
-    device = Device(tenant=tenant)
-    _assign(device, _process(tenant, data, {}), DEVICE_FIELDS)
-    _clean(device)
-    device.save()
-    emit_event(tenant, "device.created", {"device_id": device.pk, "device_data": _payload(device_dict(device))})
+    processed = _process(tenant, data, {})
+    with transaction.atomic():
+        device = Device(tenant=tenant)
+        _assign(device, processed, DEVICE_FIELDS)
+        _clean(device)
+        device.save()
+        emit_event(tenant, "device.created", {"device_id": device.pk, "device_data": _payload(device_dict(device))})
     return device
 
 
 def update_device(device: Device, data: dict[str, Any]) -> Device:
-    _assign(device, _process(device.tenant, data, dict(device.metadata or {})), DEVICE_FIELDS)
-    _clean(device)
-    device.save()
-    emit_event(device.tenant, "device.updated", {"device_id": device.pk, "device_data": _payload(device_dict(device))})
+    processed = _process(device.tenant, data, dict(device.metadata or {}))
+    with transaction.atomic():
+        _assign(device, processed, DEVICE_FIELDS)
+        _clean(device)
+        device.save()
+        emit_event(device.tenant, "device.updated", {"device_id": device.pk, "device_data": _payload(device_dict(device))})
     return device
 
 
 def delete_device(device: Device) -> None:
     payload = {"device_id": device.pk, "device_data": _payload(device_dict(device))}
     tenant = device.tenant
-    device.delete()
-    emit_event(tenant, "device.deleted", payload)
+    with transaction.atomic():
+        device.delete()
+        emit_event(tenant, "device.deleted", payload)
 
 
 # --- alerts ----------------------------------------------------------------------------------
@@ -168,6 +176,7 @@ def _stamp(alert: Alert, user=None) -> None:
         alert.resolved_at = None
 
 
+@transaction.atomic
 def create_alert(tenant, data: dict[str, Any], *, user=None) -> Alert:
     alert = Alert(tenant=tenant, source=_source())
     _assign(alert, _resolve_device(alert, data), ALERT_FIELDS)
@@ -178,6 +187,7 @@ def create_alert(tenant, data: dict[str, Any], *, user=None) -> Alert:
     return alert
 
 
+@transaction.atomic
 def update_alert(alert: Alert, data: dict[str, Any], *, user=None) -> Alert:
     previous = alert.status
     _assign(alert, _resolve_device(alert, data), ALERT_FIELDS)

@@ -1,6 +1,6 @@
 """The README's path, end to end: `make run`, `create_tenant`, then the guides' own curl commands.
 
-Real gunicorn, a real Celery worker and beat (honcho, the Procfile), SQLite and the
+Real gunicorn, a real Celery worker and beat (config/supervise.py, the Procfile), SQLite and the
 filesystem broker in a fresh var/ directory, and the real sandbox. Runs once, on the
 embedded leg of `make test` (it tests the embedded defaults by design).
 """
@@ -182,3 +182,47 @@ def test_ops_center_guide_flow(stack, tmp_path):
     assert _poll(alert_raised), stack.log.read_text()[-3000:]
     code, status = stack.curl(*_headers(token, "globex"), f"{stack.base}/ext/my-plugin/status")
     assert code == 200 and status["devices_tracked"] == 1
+
+
+def _started_pid(stack, name: str, after: int | None = None) -> int:
+    """The pid config/supervise.py last started for ``name`` (other than ``after``)."""
+    def found():
+        pids = [int(line.rsplit(" ", 1)[1]) for line in stack.log.read_text().splitlines()
+                if line[9:].startswith(f"{name:<9} | started with pid ")]
+        return pids[-1] if pids and pids[-1] != after else None
+    pid = _poll(found, 60)
+    assert pid, stack.log.read_text()[-3000:]
+    return pid
+
+
+def test_killing_any_background_process_restarts_it_and_events_are_handled_again(stack, tmp_path):
+    """Run last: it kills the worker, beat and the sandbox service with SIGKILL."""
+    ready = lambda: stack.curl(f"{stack.base}/readyz")  # noqa: E731
+    assert _poll(lambda: ready()[0] == 200, 90), ready()
+    for name in ("worker", "beat", "sandbox", "worker"):
+        pid = _started_pid(stack, name)
+        os.kill(pid, signal.SIGKILL)
+        died = f"{name} (pid {pid}) died after"
+        assert _poll(lambda died=died: died in stack.log.read_text(), 30), stack.log.read_text()[-3000:]
+        assert "signal 9 (SIGKILL); restarting it in" in stack.log.read_text()
+        _started_pid(stack, name, after=pid)
+    assert _poll(lambda: ready()[0] == 200, 120), ready()
+
+    token = stack.manage("create_tenant", "initech", "--owner", "ops@initech.test").strip().splitlines()[-1]
+    plugin = tmp_path / "my-plugin"
+    shutil.copytree(FIXTURES / "ops-my-plugin", plugin)
+    subprocess.run([str(REPO / ".venv/bin/ops-center-plugin"), "build"], cwd=plugin, check=True, capture_output=True)
+    code, body = stack.curl("-X", "POST", f"{stack.base}/api/plugins/upload", *_headers(token, "initech"),
+                            "-F", f"file=@{plugin / 'dist' / 'my-plugin-1.0.0.tar.gz'}")
+    assert code == 201, body
+    stack.curl("-X", "POST", f"{stack.base}/api/plugins/{body['id']}/enable", *_headers(token, "initech"))
+    code, _ = stack.curl("-X", "POST", f"{stack.base}/api/devices/", *_headers(token, "initech"),
+                         "-H", "Content-Type: application/json", "-d", '{"name": "edge-9", "type": "server"}')
+    assert code == 201
+
+    def alert_raised():
+        _, alerts = stack.curl(*_headers(token, "initech"), f"{stack.base}/api/alerts/")
+        items = alerts["results"] if isinstance(alerts, dict) else alerts
+        return [a for a in items if a["title"] == "Device Registered"]
+
+    assert _poll(alert_raised, 90), stack.log.read_text()[-3000:]

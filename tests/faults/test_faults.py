@@ -149,6 +149,9 @@ def test_broker_down_for_10s_the_web_answers_and_events_wait_in_the_outbox(make_
         answers = [create(f"during-{n}").status_code for n in range(3)]
         assert answers == [201, 201, 201]
         assert requests.get(f"http://127.0.0.1:{web_port}/healthz", timeout=10).status_code == 200
+        outage = requests.get(f"http://127.0.0.1:{web_port}/readyz", timeout=20)
+        assert outage.status_code == 503
+        assert outage.json()["failing"][0].startswith("broker: the broker did not answer")
         waiting = Event.objects.filter(tenant=ops.tenant, type="device.created", dispatched_at__isnull=True)
         assert waiting.count() >= 3  # in the outbox
         time.sleep(max(0.0, 10 - (time.monotonic() - started)))
@@ -165,6 +168,8 @@ def test_broker_down_for_10s_the_web_answers_and_events_wait_in_the_outbox(make_
         wait_for(lambda: not events.filter(dispatched_at__isnull=True).exists()
                  and Invocation.objects.filter(event__in=events, status=InvocationStatus.OK).count() == 4,
                  120, interval=1, message="the outbox to drain after the broker came back")
+        wait_for(lambda: requests.get(f"http://127.0.0.1:{web_port}/readyz", timeout=20).status_code == 200, 60,
+                 interval=1, message="/readyz to be 200 again after the broker came back")
     finally:
         web.stop()
         redis.kill()

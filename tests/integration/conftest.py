@@ -47,7 +47,8 @@ def start_beat(transactional_db):
         from plugins_core.jobs.beat import install_sweeps
 
         install_sweeps({"plugyard: fire due scheduler tasks": 2, "plugyard: recover job runs": 5,
-                        "plugyard: dispatch pending events": 5, "plugyard: recover stalled invocations": 3})
+                        "plugyard: dispatch pending events": 5, "plugyard: recover stalled invocations": 3,
+                        "plugyard: worker heartbeat": 2})
         process = harness.celery("beat", name="beat", broker_url=broker_url, **env)
         started.append(process.start())
         return process
