@@ -4,8 +4,11 @@ service; on both legs (SQLite + filesystem broker, PostgreSQL + Redis)."""
 from __future__ import annotations
 
 import os
+import shutil
 import signal
+import subprocess
 import time
+from pathlib import Path
 
 import pytest
 import requests
@@ -156,3 +159,40 @@ def test_the_sandbox_service_killed_is_reported_and_hooks_run_once_it_is_back(op
         _every_hook_ran_once(ops.tenant, 5)
     finally:
         service.stop()
+
+
+def _postgres_cluster() -> list[str] | None:
+    """``pg_ctlcluster`` arguments for the machine's cluster on 5432, if we may restart it."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql" or not shutil.which("pg_ctlcluster") or not Path("/etc/postgresql").is_dir():
+        return None
+    versions = sorted(p.name for p in Path("/etc/postgresql").iterdir() if (p / "main").is_dir())
+    return ["pg_ctlcluster", "--skip-systemctl-redirect", versions[-1], "main"] if versions else None
+
+
+@pytest.mark.skipif(not os.environ.get("DATABASE_URL"), reason="the PostgreSQL leg only")
+def test_postgresql_restarted_under_load_is_reported_and_every_hook_runs_once(ops, readyz, start_worker, start_beat):
+    from django.db import connections
+
+    cluster = _postgres_cluster()
+    if cluster is None:
+        pytest.skip("needs pg_ctlcluster and a local cluster to restart")
+    ready = readyz()
+    start_worker(concurrency=4, **FAST)
+    start_beat(**FAST)
+    ready.turns(200, 60)
+    _burst(ops.tenant, 10, "before-restart")
+    subprocess.run([*cluster, "stop", "--mode", "fast"], check=True, capture_output=True, timeout=60)
+    try:
+        connections.close_all()
+        reasons = ready.turns(503, 20, naming="database")
+        assert reasons[0].startswith("database: the database did not answer")
+        time.sleep(5)
+    finally:
+        subprocess.run([*cluster, "start"], check=True, capture_output=True, timeout=60)
+        connections.close_all()
+    wait_for(lambda: subprocess.run(["pg_isready", "-q", "-h", "127.0.0.1"]).returncode == 0, 30)
+    ready.turns(200, 90)
+    _burst(ops.tenant, 5, "after-restart")
+    _every_hook_ran_once(ops.tenant, 15)
