@@ -113,6 +113,11 @@ STORAGES = {
 }
 
 LOGIN_URL = "marketplace:login"
+# Where people land after signing in or choosing a password from a link.
+LOGIN_REDIRECT_URL = "marketplace:browse"
+# The site's address as people reach it: set-password links in emails and in create_tenant's
+# output start with it (never with a request's Host header, which a client can forge).
+PLUGYARD_BASE_URL = os.environ.get("PLUGYARD_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
 
 # --- Secrets encryption -----------------------------------------------------------------
 # A comma-separated list: the first key encrypts, all keys decrypt. To rotate, put a new
