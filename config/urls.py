@@ -33,5 +33,6 @@ urlpatterns = [
     path("ext/", include("plugins_core.ext_urls")),
     path("api/", include("devices.urls")),
     path("api/", include("plugins_core.host.urls")),
+    path("", include("tenants.page_urls")),  # /members/ and /accounts/set-password/
     path("", include("marketplace.urls")),
 ]

@@ -7,7 +7,10 @@ class MarketplaceConfig(AppConfig):
 
     def ready(self) -> None:
         # Django imports apps before their models are ready: receivers are imported here.
+        from marketplace import review
         from marketplace.listings import ensure_listing
-        from plugins_core.signals import version_uploaded
+        from plugins_core import signals
 
-        version_uploaded.connect(ensure_listing, dispatch_uid="marketplace.ensure_listing")
+        signals.version_uploaded.connect(ensure_listing, dispatch_uid="marketplace.ensure_listing")
+        signals.listing_state.connect(review.listing_state, dispatch_uid="marketplace.listing_state")
+        signals.review_requested.connect(review.review_requested, dispatch_uid="marketplace.review_requested")

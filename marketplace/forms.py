@@ -1,4 +1,7 @@
-"""Forms behind the marketplace pages: the browse filters and the tenant switcher."""
+"""Forms behind the marketplace pages: browse filters, tenant switcher, secrets, activity filters.
+
+The installed plugin's settings form is generated from its schema (``config_form.py``).
+"""
 from __future__ import annotations
 
 from typing import Any
@@ -6,8 +9,12 @@ from typing import Any
 from django import forms
 
 from marketplace.models import Category, PricingModel
+from plugins_core.models import InvocationStatus
+from plugins_core.readiness import NeededSecret
+from plugins_core.secrets import MAX_SECRET_BYTES
+from plugins_core.webhooks.models import DeliveryStatus
 
-__all__ = ["BrowseFilterForm", "TenantSwitchForm"]
+__all__ = ["ActivityFilterForm", "BrowseFilterForm", "SecretsForm", "TenantSwitchForm"]
 
 
 class BrowseFilterForm(forms.Form):
@@ -40,3 +47,76 @@ class TenantSwitchForm(forms.Form):
     def __init__(self, data: Any = None, *, choices: list[tuple[str, str]], **kwargs: Any) -> None:
         super().__init__(data, **kwargs)
         self.fields["tenant"].choices = choices
+
+
+class SecretsForm(forms.Form):
+    """A write-only input per secret the plugin needs; an empty one leaves that secret as it is.
+
+    The inputs never render a value (``render_value=False``), set or not.
+    """
+
+    version = forms.IntegerField(widget=forms.HiddenInput)
+
+    def __init__(self, needed: list[NeededSecret], *, version_id: int, data: Any = None,
+                 disabled: bool = False) -> None:
+        super().__init__(data, initial={"version": version_id})
+        self.needed = needed
+        for secret in needed:
+            self.fields[self.field_name(secret.name)] = forms.CharField(
+                label=secret.name,
+                help_text=secret.description,
+                required=False,
+                strip=False,
+                disabled=disabled,
+                widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+            )
+
+    @staticmethod
+    def field_name(secret: str) -> str:
+        return f"secret__{secret}"
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        for secret in self.needed:
+            value = cleaned.get(self.field_name(secret.name)) or ""
+            if len(value.encode()) > MAX_SECRET_BYTES:
+                self.add_error(self.field_name(secret.name), f"A secret may be at most {MAX_SECRET_BYTES} bytes.")
+        return cleaned
+
+    def values(self) -> dict[str, str]:
+        """The secrets typed in, by name (never logged, never shown)."""
+        return {
+            secret.name: self.cleaned_data[self.field_name(secret.name)]
+            for secret in self.needed
+            if self.cleaned_data.get(self.field_name(secret.name))
+        }
+
+
+ACTIVITY_KINDS = [("invocations", "Invocations"), ("jobs", "Job runs"), ("webhooks", "Webhook deliveries")]
+_STATUSES = {
+    "invocations": InvocationStatus.choices,
+    "jobs": InvocationStatus.choices,
+    "webhooks": DeliveryStatus.choices,
+}
+
+
+class ActivityFilterForm(forms.Form):
+    """The activity list's query string: which records (``show``) and which ``status``."""
+
+    show = forms.ChoiceField(label="Show", choices=ACTIVITY_KINDS, required=False)
+    status = forms.ChoiceField(label="Status", required=False)
+
+    def __init__(self, data: Any = None) -> None:
+        super().__init__(data)
+        kind = self.kind_asked(data)
+        self.fields["status"].choices = [("", "Any status"), *_STATUSES[kind]]
+
+    @staticmethod
+    def kind_asked(data: Any) -> str:
+        kind = (data or {}).get("show") or "invocations"
+        return kind if kind in _STATUSES else "invocations"
+
+    @property
+    def kind(self) -> str:
+        """The records asked for; a bad ``show`` falls back to invocations (the form says why)."""
+        return self.kind_asked(self.data)

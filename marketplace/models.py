@@ -1,13 +1,20 @@
-"""What tenants browse: categories, and a curated listing with pricing for each plugin."""
+"""What tenants browse: categories, and a curated listing with pricing for each plugin.
+
+A listing has two states: ``status`` says whether tenants see it (draft, in review,
+published); ``review_status`` says what staff decided about the version the publisher last
+submitted (``marketplace.review``). They differ on purpose: a published listing stays
+published while its next version waits for review.
+"""
 from __future__ import annotations
 
 from decimal import Decimal
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator, RegexValidator
 from django.db import models
 
-__all__ = ["Category", "Listing", "ListingStatus", "PricingModel"]
+__all__ = ["Category", "Listing", "ListingReview", "ListingStatus", "PricingModel", "ReviewDecision", "ReviewStatus"]
 
 
 class Category(models.Model):
@@ -35,6 +42,15 @@ class ListingStatus(models.TextChoices):
     PUBLISHED = "published", "Published"
 
 
+class ReviewStatus(models.TextChoices):
+    """Staff's answer about the version the publisher last submitted (what the API shows)."""
+
+    NOT_SUBMITTED = "not_submitted", "Not submitted"
+    PENDING = "pending_review", "Pending review"
+    APPROVED = "approved", "Approved"
+    REJECTED = "rejected", "Rejected"
+
+
 class Listing(models.Model):
     plugin = models.OneToOneField("plugins_core.Plugin", on_delete=models.CASCADE, related_name="listing")
     category = models.ForeignKey(Category, null=True, blank=True, on_delete=models.SET_NULL, related_name="listings")
@@ -46,6 +62,19 @@ class Listing(models.Model):
         max_length=3, default="USD", validators=[RegexValidator(r"^[A-Z]{3}$", "Use a 3-letter ISO 4217 code.")]
     )
     status = models.CharField(max_length=16, choices=ListingStatus.choices, default=ListingStatus.DRAFT)
+    review_status = models.CharField(max_length=16, choices=ReviewStatus.choices, default=ReviewStatus.NOT_SUBMITTED)
+    review_version = models.ForeignKey(
+        "plugins_core.PluginVersion", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        help_text="The version submitted for review (or last decided).",
+    )
+    approved_version = models.ForeignKey(
+        "plugins_core.PluginVersion", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        help_text="The last version staff approved: what a review compares against.",
+    )
+    review_reason = models.TextField(blank=True, help_text="Why staff decided so; the publisher reads it.")
+    submitted_at = models.DateTimeField(null=True, blank=True)
+    reviewed_at = models.DateTimeField(null=True, blank=True)
+    reviewed_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -63,3 +92,26 @@ class Listing(models.Model):
             raise ValidationError({"price": "A free listing has no price; set it to 0."})
         if self.pricing_model != PricingModel.FREE and not self.price:
             raise ValidationError({"price": f"A {self.get_pricing_model_display().lower()} listing needs a price."})
+
+
+class ReviewDecision(models.TextChoices):
+    SUBMITTED = "submitted", "Submitted"
+    APPROVED = "approved", "Approved"
+    REJECTED = "rejected", "Rejected"
+
+
+class ListingReview(models.Model):
+    """One step of a listing's review, kept for good: who submitted or decided, when, why."""
+
+    listing = models.ForeignKey(Listing, on_delete=models.CASCADE, related_name="reviews")
+    version = models.ForeignKey("plugins_core.PluginVersion", null=True, on_delete=models.SET_NULL, related_name="+")
+    decision = models.CharField(max_length=16, choices=ReviewDecision.choices)
+    reason = models.TextField(blank=True)
+    by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"{self.listing.plugin.slug}: {self.get_decision_display()}"

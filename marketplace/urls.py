@@ -2,7 +2,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from marketplace import views
+from marketplace import installation_pages, views
 
 app_name = "marketplace"
 urlpatterns = [
@@ -10,8 +10,12 @@ urlpatterns = [
     path("plugins/<slug:slug>/", views.detail, name="detail"),
     path("plugins/<slug:slug>/install/", views.install, name="install"),
     path("installed/", views.installed, name="installed"),
-    path("installed/<int:pk>/enable/", views.enable_installation, name="enable"),
-    path("installed/<int:pk>/disable/", views.disable_installation, name="disable"),
+    path("installed/<int:pk>/", installation_pages.installation_page, name="installation"),
+    path("installed/<int:pk>/settings/", installation_pages.save_settings, name="settings"),
+    path("installed/<int:pk>/secrets/", installation_pages.save_secrets, name="secrets"),
+    path("installed/<int:pk>/enable/", installation_pages.enable_installation, name="enable"),
+    path("installed/<int:pk>/disable/", installation_pages.disable_installation, name="disable"),
+    path("installed/<int:pk>/uninstall/", installation_pages.uninstall_installation, name="uninstall"),
     path("tenant/", views.switch_tenant, name="switch-tenant"),
     path(
         "accounts/login/",

@@ -1,5 +1,8 @@
 """Marketplace pages: browse, plugin detail and install, the tenant's installed plugins.
 
+One installed plugin's own page (settings, secrets, switch, uninstall, activity) is in
+``installation_pages.py``, on the tenant context defined here.
+
 Pages are for people signed in with a session. Each request acts for one tenant: the one
 picked in the tenant switcher (kept in the session) among the user's memberships, or their
 first. Tenant rows are read only through ``Model.objects.for_tenant``, so another tenant's
@@ -29,10 +32,11 @@ from marketplace.display import plugin_facts, price_label
 from marketplace.forms import BrowseFilterForm, TenantSwitchForm
 from marketplace.models import Category, Listing, ListingStatus
 from plugins_core import services
+from plugins_core.errors import PluginConflict
 from plugins_core.models import Installation, PluginVersion
 from tenants.models import Membership, Role, Tenant
 
-__all__ = ["browse", "detail", "disable_installation", "enable_installation", "install", "installed", "switch_tenant"]
+__all__ = ["TenantContext", "browse", "detail", "install", "installed", "render_page", "switch_tenant", "tenant_page"]
 
 SESSION_TENANT_KEY = "marketplace.tenant_id"
 PAGE_SIZE = 24
@@ -86,7 +90,7 @@ def tenant_page(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse
     return login_required(wrapper, login_url=LOGIN_URL)
 
 
-def _render(request: HttpRequest, ctx: TenantContext, template: str, context: dict[str, Any], status: int = 200) -> HttpResponse:
+def render_page(request: HttpRequest, ctx: TenantContext, template: str, context: dict[str, Any], status: int = 200) -> HttpResponse:
     switcher = None
     if len(ctx.memberships) > 1:
         switcher = TenantSwitchForm(
@@ -168,7 +172,7 @@ def browse(request: HttpRequest, ctx: TenantContext) -> HttpResponse:
         )
     }
     cards = [ListingCard(listing, price_label(listing), installed.get(listing.plugin_id)) for listing in page]
-    return _render(
+    return render_page(
         request,
         ctx,
         "marketplace/browse.html",
@@ -185,7 +189,10 @@ def _published_listing(slug: str) -> Listing:
         _published().select_related("plugin", "plugin__publisher", "category").filter(plugin__slug=slug).first()
     )
     if listing is None:
-        raise Http404(f"No published plugin is called “{slug}”.")
+        raise Http404(
+            f"No published plugin is called “{slug}”. It may have been withdrawn from the marketplace; "
+            "browse the marketplace for the plugins you can install."
+        )
     return listing
 
 
@@ -198,7 +205,7 @@ def detail(request: HttpRequest, ctx: TenantContext, slug: str) -> HttpResponse:
     installation = (
         Installation.objects.for_tenant(ctx.tenant).filter(plugin=listing.plugin).select_related("version").first()
     )
-    return _render(
+    return render_page(
         request,
         ctx,
         "marketplace/detail.html",
@@ -222,7 +229,7 @@ def install(request: HttpRequest, ctx: TenantContext, slug: str) -> HttpResponse
     ctx.require_admin("install plugins")
     version = listing.plugin.latest_version
     if version is None:
-        return _render(
+        return render_page(
             request,
             ctx,
             "marketplace/error.html",
@@ -237,17 +244,39 @@ def install(request: HttpRequest, ctx: TenantContext, slug: str) -> HttpResponse
     try:
         with transaction.atomic():
             installation = services.install_version(ctx.tenant, request.user, version)
+    except PluginConflict:
+        return _slug_clash(request, ctx, listing)
     except IntegrityError:
         # Someone else in the tenant installed it at the same moment; theirs stands.
         installation = Installation.objects.for_tenant(ctx.tenant).get(plugin=listing.plugin)
     name = f"{listing.plugin.name} {installation.version.version}"
     if before is None:
-        messages.success(request, f"Installed {name}. It is switched off until you enable it.")
+        messages.success(request, f"Installed {name}. It is switched off until you enable it on its page.")
     elif before.version_id != installation.version_id:
         messages.success(request, f"Updated {listing.plugin.name} to {installation.version.version}.")
     else:
         messages.info(request, f"{name} was already installed.")
     return redirect(f"{reverse('marketplace:installed')}#installation-{installation.pk}")
+
+
+def _slug_clash(request: HttpRequest, ctx: TenantContext, listing: Listing) -> HttpResponse:
+    """409: the tenant has another publisher's plugin of this slug, and routes are per slug."""
+    slug = listing.plugin.slug
+    other = (
+        Installation.objects.for_tenant(ctx.tenant).filter(plugin__slug=slug).exclude(plugin=listing.plugin)
+        .select_related("plugin", "plugin__publisher").first()
+    )
+    message = (
+        f"{ctx.tenant.name} already has a plugin called “{slug}” installed"
+        + (f": {other.plugin.name}, published by {other.plugin.publisher.name}" if other else "")
+        + f". A tenant installs one plugin of each name, because its routes live under /ext/{slug}/. "
+        f"To install {listing.plugin.name}, uninstall that one first; nothing was installed."
+    )
+    context = {"title": "Another plugin has this name", "message": message, "status_code": 409}
+    if other is not None:
+        context |= {"action_url": reverse("marketplace:installation", args=[other.pk]),
+                    "action_label": f"Open {other.plugin.name}"}
+    return render_page(request, ctx, "marketplace/error.html", context, status=409)
 
 
 # --------------------------------------------------------------------------- installed
@@ -264,38 +293,9 @@ def installed(request: HttpRequest, ctx: TenantContext) -> HttpResponse:
         .annotate(latest_version=Subquery(latest))
         .order_by("plugin__name", "pk")
     )
-    return _render(
+    return render_page(
         request,
         ctx,
         "marketplace/installed.html",
         {"installations": installations, "published": ListingStatus.PUBLISHED},
     )
-
-
-def _switch(request: HttpRequest, ctx: TenantContext, pk: int, *, on: bool) -> HttpResponse:
-    installation = (
-        Installation.objects.for_tenant(ctx.tenant).select_related("plugin", "version").filter(pk=pk).first()
-    )
-    if installation is None:
-        raise Http404(f"{ctx.tenant.name} has no installation number {pk}.")
-    ctx.require_admin("enable or disable plugins")
-    if on:
-        services.enable(installation)
-        granted = ", ".join(installation.granted_permissions) or "no permissions"
-        messages.success(request, f"Enabled {installation.plugin.name}; it was granted {granted}.")
-    else:
-        services.disable(installation)
-        messages.success(request, f"Disabled {installation.plugin.name}.")
-    return redirect(f"{reverse('marketplace:installed')}#installation-{installation.pk}")
-
-
-@require_POST
-@tenant_page
-def enable_installation(request: HttpRequest, ctx: TenantContext, pk: int) -> HttpResponse:
-    return _switch(request, ctx, pk, on=True)
-
-
-@require_POST
-@tenant_page
-def disable_installation(request: HttpRequest, ctx: TenantContext, pk: int) -> HttpResponse:
-    return _switch(request, ctx, pk, on=False)

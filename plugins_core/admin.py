@@ -11,7 +11,7 @@ from django.utils.html import format_html
 from plugyard_sdk.config_schema import check_config_schema
 
 from plugins_core import secrets, services
-from plugins_core.errors import InvalidConfig
+from plugins_core.errors import InvalidConfig, NotReady
 from plugins_core.events.catalog import all_events
 from plugins_core.models import (
     Event,
@@ -159,12 +159,18 @@ class InstallationAdmin(admin.ModelAdmin):
                 messages.error(request, f"Config not saved: {exc.detail}")
                 return
         if "enabled" in form.changed_data:
-            (services.enable if obj.enabled else services.disable)(Installation.objects.get(pk=obj.pk))
+            try:
+                (services.enable if obj.enabled else services.disable)(Installation.objects.get(pk=obj.pk))
+            except NotReady as exc:
+                messages.error(request, f"Not enabled: {exc.detail}")
 
     @admin.action(description="Enable selected installations")
     def enable_selected(self, request, queryset):
         for installation in queryset:
-            services.enable(installation)
+            try:
+                services.enable(installation)
+            except NotReady as exc:
+                messages.error(request, f"{installation}: {exc.detail}")
 
     @admin.action(description="Disable selected installations")
     def disable_selected(self, request, queryset):

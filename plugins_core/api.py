@@ -1,4 +1,9 @@
-"""The plugin API: upload, list, detail, enable, disable, uninstall, secrets and config."""
+"""The plugin API: upload, list, detail, enable, disable, uninstall, secrets, config, submit.
+
+The marketplace listing (``listing`` in the detail, and ``submit``) comes from whichever
+app answers ``plugins_core.signals.listing_state`` / ``review_requested``: plugins_core
+does not know the marketplace.
+"""
 from __future__ import annotations
 
 from django.db import transaction
@@ -10,7 +15,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from config.errors import ApiError
-from plugins_core import secrets, services
+from plugins_core import secrets, services, signals
 from plugins_core.models import Installation
 from plugins_core.packages import package_limits
 from plugins_core.serializers import (
@@ -30,6 +35,7 @@ __all__ = [
     "InstallationEnableView",
     "InstallationListView",
     "InstallationSecretView",
+    "InstallationSubmitView",
     "UploadView",
 ]
 
@@ -102,14 +108,49 @@ class InstallationDetailView(InstallationScoped):
             return [role_required(Role.ADMIN)()]
         return [IsTenantMember()]
 
-    @extend_schema(responses=InstallationSerializer, summary="One installed plugin")
+    @extend_schema(responses=InstallationSerializer, summary="One installed plugin (with its listing, to its publisher)")
     def get(self, request, pk: int):
-        return Response(InstallationSerializer(self.get_installation(pk)).data)
+        installation = self.get_installation(pk)
+        return Response({**InstallationSerializer(installation).data, "listing": _listing(installation)})
 
     @extend_schema(responses={204: None}, summary="Uninstall: remove the installation, its config and secrets")
     def delete(self, request, pk: int):
         services.uninstall(self.get_installation(pk))
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+def _listing(installation: Installation) -> dict | None:
+    """The plugin's marketplace listing (status, reason, reviewed_at…), for its publisher only:
+    staff's reasons are between them and the publisher, not every tenant that installed it."""
+    if installation.plugin.publisher_id != installation.tenant_id:
+        return None
+    return signals.first_answer(signals.listing_state, plugin=installation.plugin)
+
+
+class InstallationSubmitView(InstallationScoped):
+    permission_classes = [role_required(Role.ADMIN)]
+
+    @extend_schema(
+        request=None,
+        responses={200: InstallationSerializer, 400: OpenApiResponse(description="Not the tenant's own plugin, or already approved/pending")},
+        summary="Submit the installation's version of the tenant's own plugin for marketplace review",
+    )
+    def post(self, request, pk: int):
+        installation = self.get_installation(pk)
+        plugin = installation.plugin
+        if plugin.publisher_id != request.tenant.pk:
+            raise ApiError(
+                f"{plugin.slug} is published by another tenant; only its publisher can submit it for review.",
+                code="not_publisher",
+            )
+        with transaction.atomic():
+            listing = signals.first_answer(
+                signals.review_requested, plugin=plugin, version=installation.version, user=request.user
+            )
+        if listing is None:
+            raise ApiError("No marketplace reviews listings on this server.", code="no_marketplace",
+                           status_code=status.HTTP_501_NOT_IMPLEMENTED)
+        return Response({**InstallationSerializer(installation).data, "listing": listing})
 
 
 class InstallationEnableView(InstallationScoped):

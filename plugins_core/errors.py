@@ -7,7 +7,7 @@ from rest_framework import status
 
 from config.errors import ApiError
 
-__all__ = ["InvalidConfig", "InvalidPackage", "PluginConflict", "PluginError", "problems_as_details"]
+__all__ = ["InvalidConfig", "InvalidPackage", "NotReady", "PluginConflict", "PluginError", "problems_as_details"]
 
 
 def problems_as_details(problems: list[Any]) -> list[dict[str, str]]:
@@ -48,3 +48,13 @@ class InvalidConfig(PluginError):
     def __init__(self, problems: list[Any]) -> None:
         fields = ", ".join(dict.fromkeys(p.field for p in problems))
         super().__init__(f"The config does not match the plugin's config_schema: {fields}.", details=problems_as_details(problems))
+
+
+class NotReady(PluginError):
+    """Enabling refused: a setting or secret the plugin needs is missing (``plugins_core.readiness``)."""
+
+    default_code = "not_ready"
+
+    def __init__(self, plugin_name: str, details: list[dict[str, str]]) -> None:
+        fields = ", ".join(d["field"] for d in details)
+        super().__init__(f"{plugin_name} cannot be enabled until these are set: {fields}.", details=details)

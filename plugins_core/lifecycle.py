@@ -14,26 +14,26 @@ from celery import shared_task
 from plugins_core import queue, runner
 from plugins_core.models import Installation, Invocation
 
-__all__ = ["STAGES", "fire", "run_lifecycle", "run_now"]
+__all__ = ["STAGES", "fire", "has_handlers", "run_lifecycle", "run_now"]
 
 log = logging.getLogger(__name__)
 
 STAGES = ("install", "enable", "disable", "upgrade", "uninstall")
 
 
-def _has_handlers(installation: Installation, stage: str) -> bool:
+def has_handlers(installation: Installation, stage: str) -> bool:
     lifecycle = (installation.version.load_report or {}).get("lifecycle") or {}
     return bool(lifecycle.get(stage))
 
 
 def fire(installation: Installation, stage: str) -> None:
-    if not _has_handlers(installation, stage):
+    if not has_handlers(installation, stage):
         return
     queue.after_commit("plugins_core.lifecycle.run_lifecycle", installation.pk, stage)  # best effort
 
 
 def run_now(installation: Installation, stage: str) -> Invocation | None:
-    if not _has_handlers(installation, stage):
+    if not has_handlers(installation, stage):
         return None
     return runner.invoke(installation, kind="lifecycle", name=stage)
 

@@ -14,19 +14,23 @@ from django.db import IntegrityError, transaction
 from plugyard_sdk.config_schema import apply_config_defaults
 from plugyard_sdk.package import PackageInvalid, PluginPackage
 
-from plugins_core import lifecycle, packages, signals, validation
+from plugins_core import lifecycle, packages, readiness, signals, validation
 from plugins_core.errors import InvalidPackage, PluginConflict
 from plugins_core.installation_config import update_config
 from plugins_core.jobs import remove_installation_jobs, sync_installation_jobs
 from plugins_core.models import Installation, Plugin, PluginVersion, Subscription
+from plugins_core.readiness import Readiness
 from plugins_core.sandboxes import get_sandbox
 
 __all__ = [
+    "UninstallSummary",
     "UploadResult",
     "disable",
     "enable",
     "install_version",
+    "installation_readiness",
     "uninstall",
+    "uninstall_summary",
     "update_config",
     "upload_package",
 ]
@@ -197,8 +201,17 @@ def install_version(tenant, user, version: PluginVersion) -> Installation:
     return installation
 
 
+def installation_readiness(installation: Installation) -> Readiness:
+    """What the installation lacks before it may be enabled (``plugins_core.readiness``)."""
+    return readiness.readiness(installation)
+
+
 def enable(installation: Installation) -> Installation:
-    """Switch an installation on, granting what its version asks for (the admin approves)."""
+    """Switch an installation on, granting what its version asks for (the admin approves).
+
+    Raises NotReady (400, by field) while a setting or secret it needs is missing.
+    """
+    readiness.check(installation)
     installation.granted_permissions = sorted(installation.version.permissions)
     installation.approved_domains = list(installation.version.manifest.get("allowed_domains") or [])
     was_enabled = installation.enabled
@@ -220,8 +233,42 @@ def disable(installation: Installation) -> Installation:
     return installation
 
 
+@dataclass(frozen=True)
+class UninstallSummary:
+    """What :func:`uninstall` removes with an installation, counted, for a confirmation page.
+
+    Deleted with the row (foreign keys that cascade): its config, secrets, key-value
+    storage, schedules (and their beat rows), invocation records, job runs, webhook
+    deliveries and the webhook subscriptions it created. Kept: the tenant's files
+    (``ctx.files`` is the tenant's storage, shared by its plugins), the events it emitted
+    (they lose their link to it) and the plugin's versions (still installable).
+    """
+
+    has_uninstall_hook: bool
+    secrets: int
+    storage_keys: int
+    schedules: int
+    invocations: int
+    job_runs: int
+    webhook_deliveries: int
+    webhook_subscriptions: int
+
+
+def uninstall_summary(installation: Installation) -> UninstallSummary:
+    return UninstallSummary(
+        has_uninstall_hook=lifecycle.has_handlers(installation, "uninstall"),
+        secrets=installation.secrets.count(),
+        storage_keys=installation.storage_items.count(),
+        schedules=installation.scheduled_tasks.count(),
+        invocations=installation.invocations.count(),
+        job_runs=installation.job_runs.count(),
+        webhook_deliveries=installation.webhook_deliveries.count(),
+        webhook_subscriptions=installation.webhook_subscriptions.count(),
+    )
+
+
 def uninstall(installation: Installation) -> None:
-    """Remove an installation with its config and secrets; the versions stay published.
+    """Remove an installation and everything of it :class:`UninstallSummary` lists.
 
     The plugin's uninstall hook runs first, synchronously: afterwards there is nothing
     left for it to run against.

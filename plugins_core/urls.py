@@ -17,6 +17,7 @@ urlpatterns = [
     path("plugins/<int:pk>/", api.InstallationDetailView.as_view()),
     path("plugins/<int:pk>/enable", api.InstallationEnableView.as_view(), name="plugin-enable"),
     path("plugins/<int:pk>/disable", api.InstallationDisableView.as_view(), name="plugin-disable"),
+    path("plugins/<int:pk>/submit", api.InstallationSubmitView.as_view(), name="plugin-submit"),
     path("plugins/<int:pk>/secrets", api.InstallationSecretListView.as_view(), name="plugin-secrets"),
     path("plugins/<int:pk>/secrets/<str:name>", api.InstallationSecretView.as_view(), name="plugin-secret"),
     path("plugins/<int:pk>/config", api.InstallationConfigView.as_view(), name="plugin-config"),

@@ -1,8 +1,10 @@
-"""The tenant's members: list, add (creating the user if needed), change role, remove."""
+"""The tenant's members: list, invite (creating the user if needed), change role, remove.
+
+Adding a member emails them a one-time set-password link (an "invitation"); the rules for
+who may grant, change and remove which roles are ``tenants.members``' (see its docstring).
+"""
 from __future__ import annotations
 
-from django.contrib.auth import get_user_model
-from django.db import transaction
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
@@ -10,21 +12,34 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from config.errors import ApiError
+from tenants import members
+from tenants.errors import MemberError
 from tenants.models import Membership, Role
 from tenants.permissions import IsTenantMember, role_required
 
-__all__ = ["MemberDetailView", "MemberListView"]
+__all__ = ["MemberDetailView", "MemberInviteView", "MemberListView"]
 
 
 class MemberSerializer(serializers.ModelSerializer):
     email = serializers.EmailField(source="user.email")
     username = serializers.CharField(source="user.username", required=False, max_length=150)
     role = serializers.ChoiceField(choices=Role.choices, default=Role.MEMBER)
+    status = serializers.SerializerMethodField(help_text="invited (no password chosen yet) or active")
 
     class Meta:
         model = Membership
-        fields = ["id", "email", "username", "role", "created_at"]
-        read_only_fields = ["id", "created_at"]
+        fields = ["id", "email", "username", "role", "status", "created_at"]
+        read_only_fields = ["id", "status", "created_at"]
+
+    def get_status(self, membership: Membership) -> str:
+        return "invited" if members.is_pending(membership) else "active"
+
+
+class InvitedMemberSerializer(MemberSerializer):
+    invitation_sent = serializers.BooleanField(read_only=True, help_text="false if the email could not be sent")
+
+    class Meta(MemberSerializer.Meta):
+        fields = [*MemberSerializer.Meta.fields, "invitation_sent"]
 
 
 class RoleSerializer(serializers.Serializer):
@@ -32,7 +47,17 @@ class RoleSerializer(serializers.Serializer):
 
 
 def _members(request):
-    return Membership.objects.for_tenant(request.tenant).select_related("user")
+    return Membership.objects.for_tenant(request.tenant).select_related("user", "tenant")
+
+
+def _api_error(exc: MemberError) -> ApiError:
+    details = [{"field": exc.field, "code": exc.code, "message": exc.message}] if exc.field else []
+    return ApiError(exc.message, code=exc.code, status_code=exc.status, details=details)
+
+
+def _invited(invitation: members.Invitation) -> dict:
+    data = MemberSerializer(invitation.membership).data
+    return {**data, "invitation_sent": invitation.sent}
 
 
 class MemberListView(APIView):
@@ -43,31 +68,22 @@ class MemberListView(APIView):
     def get(self, request):
         return Response(MemberSerializer(_members(request), many=True).data)
 
-    @extend_schema(request=MemberSerializer, responses={201: MemberSerializer}, summary="Add a member (emits auth.user.created)")
+    @extend_schema(
+        request=MemberSerializer,
+        responses={201: InvitedMemberSerializer},
+        summary="Invite a member: adds them and emails a set-password link (emits auth.user.created)",
+    )
     def post(self, request):
         serializer = MemberSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        email = data["user"]["email"]
-        role = data["role"]
-        if Role.rank(role) > Role.rank(request.membership.role):
-            raise ApiError("You cannot grant a role above your own.", code="permission_denied", status_code=403,
-                           details=[{"field": "role", "code": "too_high", "message": "above your own role"}])
-        User = get_user_model()
-        with transaction.atomic():
-            user = User.objects.filter(email__iexact=email).first()
-            if user is None:
-                username = data["user"].get("username") or email
-                if User.objects.filter(username=username).exists():
-                    raise ApiError("That username is taken.", details=[{"field": "username", "code": "taken", "message": "taken"}])
-                user = User(username=username, email=email)
-                user.set_unusable_password()
-                user.save()
-            if Membership.objects.filter(user=user, tenant=request.tenant).exists():
-                raise ApiError(f"{email} is a member already.", code="conflict", status_code=409,
-                               details=[{"field": "email", "code": "exists", "message": "already a member"}])
-            membership = Membership.objects.create(user=user, tenant=request.tenant, role=role)
-        return Response(MemberSerializer(membership).data, status=status.HTTP_201_CREATED)
+        try:
+            invitation = members.invite(
+                request.membership, data["user"]["email"], data["role"], username=data["user"].get("username")
+            )
+        except MemberError as exc:
+            raise _api_error(exc) from None
+        return Response(_invited(invitation), status=status.HTTP_201_CREATED)
 
 
 class MemberDetailView(APIView):
@@ -83,17 +99,34 @@ class MemberDetailView(APIView):
         membership = get_object_or_404(_members(request), pk=pk)
         serializer = RoleSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        role = serializer.validated_data["role"]
-        if Role.rank(role) > Role.rank(request.membership.role) or Role.rank(membership.role) > Role.rank(request.membership.role):
-            raise ApiError("You cannot change a role above your own.", code="permission_denied", status_code=403)
-        membership.role = role
-        membership.save(update_fields=["role"])
+        try:
+            membership = members.change_role(request.membership, membership, serializer.validated_data["role"])
+        except MemberError as exc:
+            raise _api_error(exc) from None
         return Response(MemberSerializer(membership).data)
 
     @extend_schema(responses={204: None}, summary="Remove a member (emits auth.user.deleted)")
     def delete(self, request, pk: int):
         membership = get_object_or_404(_members(request), pk=pk)
-        if membership.pk == request.membership.pk:
-            raise ApiError("You cannot remove yourself.", code="invalid")
-        membership.delete()
+        try:
+            members.remove(request.membership, membership)
+        except MemberError as exc:
+            raise _api_error(exc) from None
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class MemberInviteView(APIView):
+    permission_classes = [role_required(Role.ADMIN)]
+
+    @extend_schema(
+        request=None,
+        responses=InvitedMemberSerializer,
+        summary="Invite again: email a fresh set-password link to a member who has none yet",
+    )
+    def post(self, request, pk: int):
+        membership = get_object_or_404(_members(request), pk=pk)
+        try:
+            invitation = members.invite_again(request.membership, membership)
+        except MemberError as exc:
+            raise _api_error(exc) from None
+        return Response(_invited(invitation))

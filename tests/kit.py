@@ -23,14 +23,22 @@ def plugin_zip(slug: str, code: str, *, events: Iterable[str] = (), permissions:
     return make_zip({"plugin.json": json.dumps(fields).encode(), "main.py": code.encode()})
 
 
-def install(actor, data: bytes, filename: str = "plugin.zip", *, enable: bool = True):
-    """Upload ``data`` for the actor's tenant and (by default) enable it, both through the API;
-    returns the Installation with its tenant, plugin and version loaded."""
+def install(actor, data: bytes, filename: str = "plugin.zip", *, enable: bool = True,
+            config: dict[str, Any] | None = None, secrets: dict[str, str] | None = None):
+    """Upload ``data`` for the actor's tenant, set ``config`` and ``secrets``, and (by default)
+    enable it, all through the API; returns the Installation with its tenant, plugin and
+    version loaded. A plugin that needs a setting or secret is only enabled once it has it."""
     from plugins_core.models import Installation
 
     response = upload(actor, data, filename)
     assert response.status_code == 201, response.content
     pk = response.json()["id"]
+    if config:
+        changed = actor.client.patch(f"/api/plugins/{pk}/config", config, format="json")
+        assert changed.status_code == 200, changed.content
+    for name, value in (secrets or {}).items():
+        stored = actor.client.put(f"/api/plugins/{pk}/secrets/{name}", {"value": value}, format="json")
+        assert stored.status_code == 204, stored.content
     if enable:
         enabled = actor.client.post(f"/api/plugins/{pk}/enable")
         assert enabled.status_code == 200, enabled.content

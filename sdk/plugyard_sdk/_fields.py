@@ -28,6 +28,7 @@ __all__ = [
     "EventName",
     "Identifier",
     "RoutePath",
+    "SecretName",
     "SemVer",
     "Slug",
     "Url",
@@ -207,6 +208,14 @@ Identifier = Annotated[
         r"[A-Za-z_][A-Za-z0-9_]{0,63}",
         ProblemCode.INVALID_IDENTIFIER,
         "is not a Python identifier (letters, digits and '_', at most 64)",
+    ),
+]
+SecretName = Annotated[
+    str,
+    _regex_check(
+        r"[A-Za-z_][A-Za-z0-9_]{0,63}",
+        ProblemCode.INVALID_IDENTIFIER,
+        "is not a secret name (letters, digits and '_', not starting with a digit, at most 64)",
     ),
 ]
 RoutePath = Annotated[str, AfterValidator(_route_path)]

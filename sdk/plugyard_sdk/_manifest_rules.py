@@ -163,6 +163,12 @@ def check_rules(data: dict[str, Any], fmt: str) -> list[Problem]:
         "job name",
         "name",
     )
+    problems += _duplicates(
+        data.get("secrets"),
+        lambda x: x if isinstance(x, str) else x.get("name") if isinstance(x.get("name"), str) else None,
+        "secrets",
+        "secret name",
+    )
     problems += _route_overlaps(data.get("routes"))
     if isinstance(data.get("config_schema"), dict):
         problems += check_config_schema(data["config_schema"])

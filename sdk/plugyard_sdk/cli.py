@@ -119,6 +119,10 @@ def _report(
             print(f"  warning: {warning}", file=out)
         m = package.manifest
         print(f"OK: {m.slug} {m.version} is valid ({len(package.files)} files)", file=out)
+        if m.secrets:
+            # An installation cannot be enabled until each is set, so say so before upload.
+            names = ", ".join(s.name for s in m.secrets)
+            print(f"  needs secrets (set them before enabling): {names}", file=out)
         return
     print(f"{label}: {len(problems)} problem{'s' * (len(problems) != 1)}", file=out)
     for problem in problems:
@@ -203,6 +207,13 @@ def _multipart(field: str, filename: str, data: bytes) -> tuple[bytes, str]:
 
 def _server_errors(body: Any) -> list[str]:
     """Readable lines from whatever error shape the server answered with."""
+    if isinstance(body, dict) and isinstance(body.get("error"), dict):
+        # Plugyard's envelope: {"error": {"code", "message", "details": [{field, code, message}]}}
+        error = body["error"]
+        lines = [f"{error.get('message') or 'error'} [{error.get('code') or '?'}]"]
+        for item in error.get("details") or []:
+            lines.append(str(Problem(**item)) if _is_problem(item) else str(item))
+        return lines
     if isinstance(body, dict):
         items = body.get("problems") or body.get("errors")
         if isinstance(items, list):
@@ -222,6 +233,34 @@ def _is_problem(item: Any) -> bool:
     return isinstance(item, dict) and set(item) == {"field", "code", "message"}
 
 
+def _call(
+    url: str, headers: dict[str, str], body: bytes | None, key: str, timeout: float
+) -> tuple[int, Any]:
+    """POST to the API: ``(status, parsed answer)``; the key is masked out of the answer."""
+    request = urllib.request.Request(url, data=body, headers=headers, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            status, text = response.status, response.read().decode("utf-8", "replace")
+    except urllib.error.HTTPError as exc:
+        status, text = exc.code, exc.read().decode("utf-8", "replace")
+    except (urllib.error.URLError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        base = url.split("/api/", 1)[0]
+        raise CliError(f"could not reach {base}: {reason}") from None
+    text = text.replace(key, "***")  # never echo the key, even if the server does
+    try:
+        return status, (json.loads(text) if text else {})
+    except ValueError:
+        return status, text[:2000]
+
+
+def _refused(what: str, status: int, answer: Any) -> int:
+    print(f"The server refused {what} (HTTP {status}):", file=sys.stderr)
+    for line in _server_errors(answer):
+        print(f"  {line}", file=sys.stderr)
+    return 1
+
+
 def _cmd_publish(args: argparse.Namespace) -> int:
     base = os.environ.get("OPS_CENTER_API_URL", "").strip().rstrip("/")
     key = os.environ.get("OPS_CENTER_API_KEY", "").strip()
@@ -236,38 +275,28 @@ def _cmd_publish(args: argparse.Namespace) -> int:
         data, name = build_archive(Path(args.path))
     _check(data, name, sys.stdout)
     body, content_type = _multipart("file", name, data)
-    headers = {
-        "Authorization": f"Bearer {key}",
-        "Content-Type": content_type,
-        "Accept": "application/json",
-    }
+    headers = {"Authorization": f"Bearer {key}", "Accept": "application/json"}
     tenant = os.environ.get("PLUGYARD_TENANT", "").strip()
     if tenant:
         headers["X-Tenant-Slug"] = tenant
-    request = urllib.request.Request(
-        f"{base}/api/plugins/upload", data=body, headers=headers, method="POST"
+    status, answer = _call(
+        f"{base}/api/plugins/upload", {**headers, "Content-Type": content_type}, body, key, args.timeout
     )
-    try:
-        with urllib.request.urlopen(request, timeout=args.timeout) as response:
-            status, text = response.status, response.read().decode("utf-8", "replace")
-    except urllib.error.HTTPError as exc:
-        status, text = exc.code, exc.read().decode("utf-8", "replace")
-    except (urllib.error.URLError, OSError) as exc:
-        reason = getattr(exc, "reason", exc)
-        raise CliError(f"could not reach {base}: {reason}") from None
-    text = text.replace(key, "***")  # never echo the key, even if the server does
-    try:
-        answer: Any = json.loads(text) if text else {}
-    except ValueError:
-        answer = text[:2000]
     if status >= 400:
-        print(f"The server refused the upload (HTTP {status}):", file=sys.stderr)
-        for line in _server_errors(answer):
-            print(f"  {line}", file=sys.stderr)
-        return 1
+        return _refused("the upload", status, answer)
     summary = answer if isinstance(answer, dict) else {}
     ident = summary.get("id", "?")
     print(f"Published {name} to {base} (HTTP {status}, id {ident})")
+    if not args.submit:
+        return 0
+    status, answer = _call(f"{base}/api/plugins/{ident}/submit", headers, b"", key, args.timeout)
+    if status >= 400:
+        return _refused("the review request", status, answer)
+    listing = (answer.get("listing") if isinstance(answer, dict) else None) or {}
+    print(
+        f"Submitted for review: listing {listing.get('status', '?')}"
+        f" (version {listing.get('version', '?')})"
+    )
     return 0
 
 
@@ -309,6 +338,9 @@ def _parser() -> argparse.ArgumentParser:
     publish.add_argument("--file", help="upload this archive instead of building DIR")
     publish.add_argument(
         "--timeout", type=float, default=60.0, help="seconds to wait for the server"
+    )
+    publish.add_argument(
+        "--submit", action="store_true", help="then ask the marketplace's staff to review it"
     )
     publish.set_defaults(run=_cmd_publish)
     return parser

@@ -32,10 +32,12 @@ from ._fields import (
     EventName,
     Identifier,
     RoutePath,
+    SecretName,
     SemVer,
     Slug,
     Url,
     Version,
+    custom_error,
 )
 from ._manifest_rules import check_rules
 from .config_schema import apply_config_defaults, check_config_schema, validate_config
@@ -53,6 +55,7 @@ __all__ = [
     "Pricing",
     "RouteSpec",
     "RuntimeSpec",
+    "SecretSpec",
     "SemVer",
     "apply_config_defaults",
     "check_config_schema",
@@ -146,6 +149,20 @@ class _JobIn(_In):
     handler: Identifier | None = None
 
 
+def _secret_shorthand(value: Any) -> Any:
+    # `secrets: [API_KEY]` is short for `secrets: [{name: API_KEY}]`.
+    if isinstance(value, str):
+        return {"name": value}
+    if not isinstance(value, dict):
+        raise custom_error(ProblemCode.INVALID_TYPE, "a secret is a name or a mapping of name and description")
+    return value
+
+
+class _SecretIn(_In):
+    name: SecretName
+    description: Text = ""
+
+
 class _PricingIn(_In):
     model: Literal["free", "one-time", "subscription"] = "free"
     price: Annotated[Decimal, Field(ge=0, max_digits=12, decimal_places=2, allow_inf_nan=False)] = (
@@ -193,6 +210,7 @@ class _ManifestIn(_In):
     filters: list[_FilterIn] = []
     jobs: list[_JobIn] = []
     config_schema: dict[str, Any] | None = None
+    secrets: list[Annotated[_SecretIn, BeforeValidator(_secret_shorthand)]] = []
     allowed_domains: list[Domain] = []
     runtime: _RuntimeIn | None = None
 
@@ -224,6 +242,20 @@ class JobSpec(_Out):
     name: str
     schedule: str
     handler: str | None = None
+
+
+class SecretSpec(_Out):
+    """A secret the plugin needs: declared in the manifest, or found in the package.
+
+    `parse_manifest` gives the declared ones; `read_package` adds those the code reads
+    (``ctx.secrets.get("NAME")``) and the webhooks use (``${SECRET:NAME}``), with
+    ``used_in`` naming the files.
+    """
+
+    name: str
+    description: str = ""
+    declared: bool = True
+    used_in: list[str] = []
 
 
 class Pricing(_Out):
@@ -262,6 +294,7 @@ class Manifest(_Out):
     hooks: list[HookSpec] = []
     jobs: list[JobSpec] = []
     config_schema: dict[str, Any] | None = None
+    secrets: list[SecretSpec] = []
     allowed_domains: list[str] = []
     runtime: RuntimeSpec = RuntimeSpec()
     source_format: Literal["sbh", "ops-center"] = "sbh"
@@ -313,6 +346,7 @@ def _normalise(m: _ManifestIn, fmt: str, routes_flag: bool | None) -> Manifest:
         hooks=hooks,
         jobs=[JobSpec(**j.model_dump()) for j in m.jobs],
         config_schema=m.config_schema,
+        secrets=[SecretSpec(name=x.name, description=x.description) for x in m.secrets],
         allowed_domains=list(dict.fromkeys(m.allowed_domains)),
         runtime=RuntimeSpec(type=runtime.type, version=runtime.version, entrypoint=entry),
         source_format=fmt,

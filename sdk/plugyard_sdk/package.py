@@ -18,7 +18,8 @@ from typing import Literal
 
 from ._archive import ARCHIVE_FIELD, PackageLimits, read_entries, safe_name
 from ._scan import SANDBOX_IMPORT_ALLOWLIST, check_python_files
-from .manifest import Manifest, parse_manifest
+from ._secret_refs import secrets_read_in
+from .manifest import Manifest, SecretSpec, parse_manifest
 from .problems import PackageInvalid, Problem, ProblemCode
 from .webhooks import WebhookSpec, parse_webhook
 
@@ -180,6 +181,26 @@ def _check_contents(
     return manifest, webhooks
 
 
+def _with_needed_secrets(
+    manifest: Manifest, files: Mapping[str, bytes], webhooks: list[WebhookSpec]
+) -> Manifest:
+    """The manifest with every secret the package needs: declared, read in code, used by webhooks."""
+    used: dict[str, list[str]] = secrets_read_in(files)
+    for spec in webhooks:
+        for name in spec.secret_names():
+            used.setdefault(name, []).append(spec.path)
+    declared = {secret.name for secret in manifest.secrets}
+    needed = [
+        secret.model_copy(update={"used_in": used.get(secret.name, [])}) for secret in manifest.secrets
+    ]
+    needed += [
+        SecretSpec(name=name, declared=False, used_in=paths)
+        for name, paths in used.items()
+        if name not in declared
+    ]
+    return manifest.model_copy(update={"secrets": needed})
+
+
 def read_package(
     data: bytes, filename: str = "plugin.zip", limits: PackageLimits | None = None
 ) -> PluginPackage:
@@ -195,6 +216,7 @@ def read_package(
     if problems or manifest is None:
         raise PackageInvalid(problems)
     digest = hashlib.sha256(data).hexdigest()
+    manifest = _with_needed_secrets(manifest, files, webhooks)
     return PluginPackage(manifest, files, webhooks, digest, warnings, fmt)
 
 

@@ -1,13 +1,21 @@
-"""Marketplace fixtures: plugins uploaded through the real API by a publisher, then published."""
+"""Marketplace fixtures: plugins uploaded through the real API by a publisher, then published.
+
+``weather-feed`` (``plugins/``) is the plugin that needs setting up before it can run: a
+required setting without a default, a declared secret and one only its code reads.
+"""
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from tests.conftest import Actor, make_tar_gz, plugin_files, upload
+from tests.conftest import Actor, make_tar_gz, make_zip, plugin_files, upload
+
+PLUGINS = Path(__file__).parent / "plugins"
 
 
 def ops_package(**fields: Any) -> bytes:
@@ -53,3 +61,22 @@ def member_page(make_actor, client) -> tuple[Actor, Any]:
     actor = make_actor("acme", "member")
     client.force_login(actor.membership.user)
     return actor, client
+
+
+def weather_zip(**fields: Any) -> bytes:
+    """The weather-feed plugin as a zip, with some plugin.json fields replaced (version…)."""
+    root = PLUGINS / "weather-feed"
+    files = {path.name: path.read_bytes() for path in sorted(root.iterdir()) if path.is_file()}
+    files["plugin.json"] = json.dumps({**json.loads(files["plugin.json"]), **fields}).encode()
+    return make_zip(files)
+
+
+@pytest.fixture
+def weather(publisher):
+    """weather-feed 1.0.0, uploaded by the publisher and published in the marketplace."""
+    from marketplace.models import Listing, ListingStatus
+
+    response = upload(publisher, weather_zip(), "weather-feed.zip")
+    assert response.status_code == 201, response.content
+    Listing.objects.filter(plugin__slug="weather-feed").update(status=ListingStatus.PUBLISHED)
+    return Listing.objects.select_related("plugin").get(plugin__slug="weather-feed")

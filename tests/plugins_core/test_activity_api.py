@@ -31,12 +31,15 @@ def beta_fails(ctx, event_data):
     raise ValueError("nope")
 '''
 BUILD = {"build_id": 9, "status": "success"}
+SECRETS = {"alpha": {"API_KEY": "alpha-key"}}
 
 
 def _dispatched(actor, *plugins):
     """Given these plugins installed and enabled for ``actor``'s tenant, one build.completed
     event raised and dispatched the way the worker does it. Returns (event, installations)."""
-    installations = {slug: install(actor, plugin_zip(slug, code, events=["build.completed"])) for slug, code in plugins}
+    # alpha reads API_KEY, so it is enabled once that is set
+    installations = {slug: install(actor, plugin_zip(slug, code, events=["build.completed"]), secrets=SECRETS.get(slug))
+                     for slug, code in plugins}
     event = emit(actor.tenant, "build.completed", BUILD)
     dispatch_event(event.pk)
     return event, installations

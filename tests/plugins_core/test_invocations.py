@@ -67,7 +67,8 @@ def uses_ctx(ctx, event_data):
 
 
 def test_the_row_of_a_call_shows_its_ctx_calls_and_never_their_arguments(owner):
-    installation = install(owner, plugin_zip("secretive", SECRETIVE, events=["build.completed"]))
+    installation = install(owner, plugin_zip("secretive", SECRETIVE, events=["build.completed"]),
+                           secrets={"API_KEY": "k-123"})
     event = emit(owner.tenant, "build.completed", {"build_id": 7, "status": "success"})
     run_event_hooks(event, installation)
     row = Invocation.objects.get(event=event)

@@ -228,6 +228,42 @@ def test_publish_reports_an_unreachable_server(
     assert "could not reach" in err and KEY not in out + err and "Traceback" not in err
 
 
+def test_publish_submit_asks_for_review_and_prints_the_listing(
+    workdir: Path, api: type[_Api], capsys: pytest.CaptureFixture[str]
+) -> None:
+    api.answer = {"id": 7, "listing": {"status": "pending_review", "version": "0.1.0"}}
+    init("my-plugin")
+    capsys.readouterr()
+    assert main(["publish", "my-plugin", "--submit"]) == 0
+    upload, submit = api.seen
+    assert (upload["path"], submit["path"]) == ("/api/plugins/upload", "/api/plugins/7/submit")
+    assert submit["headers"]["Authorization"] == f"Bearer {KEY}"
+    assert submit["headers"]["X-Tenant-Slug"] == "acme"
+    assert "Submitted for review: listing pending_review (version 0.1.0)" in capsys.readouterr().out
+
+
+def test_publish_without_submit_asks_for_nothing(workdir: Path, api: type[_Api]) -> None:
+    init("my-plugin")
+    assert main(["publish", "my-plugin"]) == 0
+    assert [r["path"] for r in api.seen] == ["/api/plugins/upload"]
+
+
+def test_the_servers_error_envelope_is_printed_as_sentences(
+    workdir: Path, api: type[_Api], capsys: pytest.CaptureFixture[str]
+) -> None:
+    api.status = 400
+    api.answer = {"error": {
+        "code": "already_approved", "message": "my-plugin 0.1.0 is approved already.",
+        "details": [{"field": "version", "code": "version_exists", "message": "This version exists."}],
+    }}
+    init("my-plugin")
+    assert main(["publish", "my-plugin", "--submit"]) == 1
+    err = capsys.readouterr().err
+    assert "my-plugin 0.1.0 is approved already. [already_approved]" in err
+    assert "version: This version exists. [version_exists]" in err
+    assert "{" not in err
+
+
 # ------------------------------------------------------------------ console scripts
 
 

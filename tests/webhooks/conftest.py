@@ -100,12 +100,14 @@ def install_guide(receiver) -> Callable[..., object]:
                 signing_key: str | None = SIGNING_KEY):
         response = upload(actor, make_zip(files or guide_files()))
         assert response.status_code == 201, response.json()
-        installation_id = response.json()["id"]
-        assert actor.client.post(f"/api/plugins/{installation_id}/enable").status_code == 200
-        installation = Installation.objects.get(pk=installation_id)
+        installation = Installation.objects.get(pk=response.json()["id"])
+        # Enabling needs every secret the webhooks use; a test of a missing signing key
+        # removes it after, as an admin deleting it would.
         secrets.set_secret(installation, "WEBHOOK_URL", url or receiver.url)
-        if signing_key is not None:
-            secrets.set_secret(installation, "WEBHOOK_SIGNING_KEY", signing_key)
+        secrets.set_secret(installation, "WEBHOOK_SIGNING_KEY", signing_key or SIGNING_KEY)
+        assert actor.client.post(f"/api/plugins/{installation.pk}/enable").status_code == 200
+        if signing_key is None:
+            secrets.delete_secret(installation, "WEBHOOK_SIGNING_KEY")
         return installation
 
     return install
