@@ -21,6 +21,7 @@ ENDPOINTS = [
     ("get", "/api/plugins/{id}/webhooks/deliveries", None),
     ("get", "/api/plugins/{id}/webhooks/deliveries/1", None),
     ("post", "/api/plugins/{id}/webhooks/deliveries/1/redeliver", None),
+    ("post", "/api/plugins/{id}/submit", None),
 ]
 
 
