@@ -10,9 +10,11 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from cron_descriptor import FormatException, get_description
 from plugyard_sdk.permissions import ALL_PERMISSIONS, UnknownPermission, normalise_permission
 
 from marketplace.models import Listing, PricingModel
+from plugins_core.events.catalog import get_event
 from plugins_core.models import PluginVersion
 
 __all__ = ["ConfigField", "EventInfo", "PermissionInfo", "PluginFacts", "RouteInfo", "money", "plugin_facts", "price_label"]
@@ -49,6 +51,12 @@ class EventInfo:
     kind: str = "action"
     priority: int | None = None
 
+    @property
+    def description(self) -> str:
+        """What the event means, from the event catalogue ("" for one it no longer knows)."""
+        spec = get_event(self.event)
+        return spec.description if spec is not None else ""
+
 
 @dataclass(frozen=True)
 class RouteInfo:
@@ -59,7 +67,15 @@ class RouteInfo:
 @dataclass(frozen=True)
 class JobInfo:
     name: str
-    schedule: str
+    schedule: str  # a cron expression, or "on demand"
+
+    @property
+    def in_words(self) -> str:
+        """The schedule as a person reads it ("At 02:00 AM"); the expression itself if it is not cron."""
+        try:
+            return get_description(self.schedule)
+        except (FormatException, ValueError, KeyError, IndexError):
+            return self.schedule
 
 
 @dataclass(frozen=True)

@@ -226,7 +226,10 @@ def test_detail_of_an_sbh_plugin_lists_its_jobs_and_events(admin_page, publisher
     Listing.objects.filter(plugin__slug="my-plugin").update(status=ListingStatus.PUBLISHED)
     page = client.get("/plugins/my-plugin/").content.decode()
     assert "daily_cleanup" in page and "0 2 * * *" in page
+    assert "At 02:00 AM" in page  # the schedule in words, beside the expression
     assert "auth.user.created" in page and "build.completed" in page
+    assert "A user account was created in the tenant." in page  # what the event means
+    assert "Is told afterwards and reacts" in page and "Priority" not in page
     assert "outbound_http" in page and "Make HTTP requests" in page
 
 
