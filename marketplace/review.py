@@ -34,7 +34,8 @@ def state(listing: Listing) -> dict[str, Any]:
 
 
 def _locked(listing_or_plugin: Any) -> Listing:
-    query = Listing.objects.select_for_update().select_related("plugin", "review_version", "approved_version")
+    # of=("self",): PostgreSQL locks no row on the nullable side of the outer joins
+    query = Listing.objects.select_for_update(of=("self",)).select_related("plugin", "review_version", "approved_version")
     if isinstance(listing_or_plugin, Listing):
         return query.get(pk=listing_or_plugin.pk)
     return query.get(plugin=listing_or_plugin)
