@@ -32,6 +32,7 @@ import fcntl
 import os
 import tempfile
 import uuid
+from collections import defaultdict, deque
 from pathlib import Path
 from queue import Empty
 from time import monotonic
@@ -89,6 +90,7 @@ class Channel(filesystem.Channel):
         self._held: dict[str, Path] = {}  # delivery tag -> its claimed file, until acknowledged
         self._owner = ""
         self._reclaimed_at = float("-inf")
+        self._listing: defaultdict[str, deque[str]] = defaultdict(deque)  # queue -> file names (_waiting)
 
     @property
     def _staging_folder(self) -> Path:
@@ -107,14 +109,29 @@ class Channel(filesystem.Channel):
         except OSError as exc:
             raise ChannelError(f"Cannot add message {filename!r} to the broker folder") from exc
 
+    def _waiting(self, queue: str) -> deque[str]:
+        """The queue's message files, oldest first, from one listing of the folder.
+
+        The folder is listed again only when the queue's share of the last listing is used
+        up: listing (and sorting) a folder of n messages for each message taken made a burst
+        cost n² (1,000 job firings: a worker spent 29 ms of CPU per run, most of it here).
+        Names another consumer took meanwhile fail their rename and are skipped.
+        """
+        waiting = self._listing.get(queue)
+        if not waiting:
+            self._listing = defaultdict(deque)
+            for filename in sorted(os.listdir(self.data_folder_in)):
+                self._listing[filename.partition(".")[2].removesuffix(".msg")].append(filename)
+            waiting = self._listing[queue]
+        return waiting
+
     def _get(self, queue):
         if monotonic() - self._reclaimed_at >= RECLAIM_EVERY_S:
             self.reclaim_orphans()
-        wanted = f"{queue}.msg"
         claimed = self._claimed_folder
-        for filename in sorted(os.listdir(self.data_folder_in)):
-            if filename.partition(".")[2] != wanted:
-                continue
+        waiting = self._waiting(queue)
+        while waiting:
+            filename = waiting.popleft()
             mine = claimed / _SEP.join((self._consumer(), uuid.uuid4().hex, filename))
             try:
                 os.rename(os.path.join(self.data_folder_in, filename), mine)
