@@ -14,7 +14,7 @@ from plugins_core.readiness import NeededSecret
 from plugins_core.secrets import MAX_SECRET_BYTES
 from plugins_core.webhooks.models import DeliveryStatus
 
-__all__ = ["ActivityFilterForm", "BrowseFilterForm", "SecretsForm", "TenantSwitchForm"]
+__all__ = ["ActivityFilterForm", "BrowseFilterForm", "SecretsForm"]
 
 
 class BrowseFilterForm(forms.Form):
@@ -36,17 +36,6 @@ class BrowseFilterForm(forms.Form):
     @property
     def is_filtered(self) -> bool:
         return self.is_bound and self.is_valid() and any(self.cleaned_data.get(k) for k in ("q", "category", "pricing"))
-
-
-class TenantSwitchForm(forms.Form):
-    """Pick one of the signed-in user's tenants by slug; any other slug is refused."""
-
-    tenant = forms.ChoiceField(label="Tenant")
-    next = forms.CharField(required=False, widget=forms.HiddenInput)
-
-    def __init__(self, data: Any = None, *, choices: list[tuple[str, str]], **kwargs: Any) -> None:
-        super().__init__(data, **kwargs)
-        self.fields["tenant"].choices = choices
 
 
 class SecretsForm(forms.Form):

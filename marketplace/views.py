@@ -29,16 +29,17 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
 from marketplace.display import plugin_facts, price_label
-from marketplace.forms import BrowseFilterForm, TenantSwitchForm
+from marketplace.forms import BrowseFilterForm
 from marketplace.models import Category, Listing, ListingStatus
 from plugins_core import services
 from plugins_core.errors import PluginConflict
 from plugins_core.models import Installation, PluginVersion
+from tenants.forms import TenantSwitchForm
 from tenants.models import Membership, Role, Tenant
+from tenants.sessions import SESSION_TENANT_KEY, current_tenant, memberships_of
 
 __all__ = ["TenantContext", "browse", "detail", "install", "installed", "render_page", "switch_tenant", "tenant_page"]
 
-SESSION_TENANT_KEY = "marketplace.tenant_id"
 PAGE_SIZE = 24
 LOGIN_URL = "marketplace:login"
 
@@ -69,23 +70,17 @@ class TenantContext:
             )
 
 
-def _memberships(request: HttpRequest) -> list[Membership]:
-    return list(Membership.objects.filter(user=request.user).select_related("tenant").order_by("tenant__name"))
-
-
 def tenant_page(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
     """Sign-in required; call ``view(request, ctx, ...)`` with the request's TenantContext."""
 
     @functools.wraps(view)
     def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        memberships = _memberships(request)
-        if not memberships:
+        page = current_tenant(request)
+        if page is None:
             raise PermissionDenied(
                 "Your account does not belong to any tenant yet. Ask a tenant's owner to add you."
             )
-        chosen = request.session.get(SESSION_TENANT_KEY)
-        membership = next((m for m in memberships if m.tenant_id == chosen), memberships[0])
-        return view(request, TenantContext(membership, memberships), *args, **kwargs)
+        return view(request, TenantContext(page.membership, page.memberships), *args, **kwargs)
 
     return login_required(wrapper, login_url=LOGIN_URL)
 
@@ -104,7 +99,7 @@ def render_page(request: HttpRequest, ctx: TenantContext, template: str, context
 @require_POST
 def switch_tenant(request: HttpRequest) -> HttpResponse:
     """Act for another of the user's tenants from now on (kept in the session)."""
-    memberships = _memberships(request)
+    memberships = memberships_of(request)
     form = TenantSwitchForm(request.POST, choices=[(m.tenant.slug, m.tenant.name) for m in memberships])
     if not form.is_valid():
         return render(

@@ -1,8 +1,7 @@
 """Which tenant a signed-in person's page acts for: the one picked in the switcher, else their first.
 
-The marketplace pages resolve it the same way (``marketplace/views.py`` keeps the same session
-key and order); pages of this app cannot import the marketplace, so the rule is here, one
-layer down, for both to use.
+The marketplace's pages and this app's (members) both resolve it here: pages of this app
+cannot import the marketplace, so the rule lives one layer down, for both to use.
 """
 from __future__ import annotations
 
