@@ -35,8 +35,8 @@ from plugins_core import services
 from plugins_core.errors import PluginConflict
 from plugins_core.models import Installation, PluginVersion
 from tenants.forms import TenantSwitchForm
-from tenants.models import Membership, Role, Tenant
-from tenants.sessions import SESSION_TENANT_KEY, current_tenant, memberships_of
+from tenants.models import Role
+from tenants.sessions import SESSION_TENANT_KEY, PageTenant, current_tenant, memberships_of
 
 __all__ = ["TenantContext", "browse", "detail", "install", "installed", "render_page", "switch_tenant", "tenant_page"]
 
@@ -48,15 +48,9 @@ LOGIN_URL = "marketplace:login"
 
 
 @dataclass(frozen=True)
-class TenantContext:
-    """The membership a page acts through, and the user's other tenants for the switcher."""
-
-    membership: Membership
-    memberships: list[Membership]
-
-    @property
-    def tenant(self) -> Tenant:
-        return self.membership.tenant
+class TenantContext(PageTenant):
+    """``tenants.sessions.PageTenant`` (the membership a page acts through, and the user's
+    others for the switcher), with what the marketplace's actions ask of it."""
 
     @property
     def can_manage(self) -> bool:
