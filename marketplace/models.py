@@ -11,10 +11,13 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.validators import MinValueValidator, RegexValidator
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 
-__all__ = ["Category", "Listing", "ListingReview", "ListingStatus", "PricingModel", "ReviewDecision", "ReviewStatus"]
+from tenants.scoping import TenantOwned
+
+__all__ = ["Category", "Listing", "ListingReview", "ListingStatus", "PackageMedia", "PluginReview", "PricingModel",
+           "ReviewDecision", "ReviewStatus"]
 
 
 class Category(models.Model):
@@ -75,10 +78,12 @@ class Listing(models.Model):
     submitted_at = models.DateTimeField(null=True, blank=True)
     reviewed_at = models.DateTimeField(null=True, blank=True)
     reviewed_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    featured = models.BooleanField(default=False, help_text="Shown in the Featured row of the marketplace home page.")
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["plugin__slug"]
+        indexes = [models.Index(fields=["status", "featured"], name="listing_status_featured")]
 
     def __str__(self) -> str:
         return f"{self.plugin.slug} ({self.get_status_display()})"
@@ -115,3 +120,45 @@ class ListingReview(models.Model):
 
     def __str__(self) -> str:
         return f"{self.listing.plugin.slug}: {self.get_decision_display()}"
+
+
+#: A tenant's review text is a short note, not an essay: the card and the list stay readable.
+REVIEW_TEXT_MAX = 1000
+
+
+class PluginReview(TenantOwned):
+    """A tenant's rating (1–5 stars) and short review of a plugin it installed: one per tenant,
+    which its admins edit (``marketplace.ratings``). Not staff's ``ListingReview``."""
+
+    plugin = models.ForeignKey("plugins_core.Plugin", on_delete=models.CASCADE, related_name="tenant_reviews")
+    rating = models.PositiveSmallIntegerField(validators=[MinValueValidator(1), MaxValueValidator(5)])
+    text = models.CharField(max_length=REVIEW_TEXT_MAX, blank=True)
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-updated_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "plugin"], name="plugin_review_once_per_tenant"),
+            models.CheckConstraint(condition=models.Q(rating__gte=1, rating__lte=5), name="plugin_review_rating_1_to_5"),
+        ]
+        # The ratings subqueries of the browse page (average, count) read by plugin.
+        indexes = [models.Index(fields=["plugin", "rating"], name="plugin_review_plugin_rating")]
+
+    def __str__(self) -> str:
+        return f"{self.plugin.slug}: {self.rating}/5 from {self.tenant.slug}"
+
+
+class PackageMedia(models.Model):
+    """What the store shows from one version's package, found once at upload
+    (``marketplace.package_media``): its icon and screenshots under ``static/`` (names in
+    the package, each checked for type and size) and its CHANGELOG text."""
+
+    version = models.OneToOneField("plugins_core.PluginVersion", on_delete=models.CASCADE, related_name="store_media")
+    icon = models.CharField(max_length=255, blank=True, help_text="The icon's path in the package, or blank.")
+    screenshots = models.JSONField(default=list, blank=True, help_text="Screenshot paths in the package, in order.")
+    changelog = models.TextField(blank=True)
+
+    def __str__(self) -> str:
+        return f"media of {self.version}"
