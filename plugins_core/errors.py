@@ -51,10 +51,15 @@ class InvalidConfig(PluginError):
 
 
 class NotReady(PluginError):
-    """Enabling refused: a setting or secret the plugin needs is missing (``plugins_core.readiness``)."""
+    """Enabling refused: a setting or secret the plugin needs is missing, or an app's
+    readiness check refuses (``plugins_core.readiness``)."""
 
     default_code = "not_ready"
 
     def __init__(self, plugin_name: str, details: list[dict[str, str]]) -> None:
         fields = ", ".join(d["field"] for d in details)
-        super().__init__(f"{plugin_name} cannot be enabled until these are set: {fields}.", details=details)
+        if all(d["field"].startswith(("config.", "secrets.")) for d in details):
+            message = f"{plugin_name} cannot be enabled until these are set: {fields}."
+        else:  # an app's own check (an entitlement) says what to do in its message
+            message = f"{plugin_name} cannot be enabled: " + " ".join(d["message"] for d in details)
+        super().__init__(message, details=details)

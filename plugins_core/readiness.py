@@ -12,9 +12,16 @@ all refuse alike), and the installed plugin's page shows the same list before an
   The SDK's package reader lists them in the manifest: declared (``secrets:``), read in the
   code (``ctx.secrets.get("X")``) or used by a webhook (``${SECRET:X}``). Versions stored
   before it did are covered for webhooks by reading their stored webhook files here.
+* Checks of other apps: plugins_core cannot import the apps above it, so an app that has
+  its own reason to refuse (the marketplace's entitlements: a refused purchase, an ended
+  trial) registers a check in its ``AppConfig.ready()`` with :func:`register_check`. Each
+  answers ``Missing`` items under a field path of its own (``entitlement``), and they are
+  listed with the rest, so the API's 400 and the page name them alike.
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from plugyard_sdk.config_schema import apply_config_defaults, validate_config
@@ -23,7 +30,18 @@ from plugins_core.errors import NotReady
 from plugins_core.models import Installation, PluginVersion, Secret
 from plugins_core.webhooks.specs import webhooks_of
 
-__all__ = ["Missing", "NeededSecret", "Readiness", "check", "needed_secrets", "readiness"]
+__all__ = [
+    "Missing",
+    "NeededSecret",
+    "Readiness",
+    "ReadinessCheck",
+    "check",
+    "needed_secrets",
+    "readiness",
+    "register_check",
+    "registered_check",
+    "unregister_check",
+]
 
 
 @dataclass(frozen=True)
@@ -79,6 +97,37 @@ class Readiness:
         return [m for m in self.missing if m.kind == "secrets"]
 
 
+#: A check an app adds: what it finds in the way of enabling ``installation`` (nothing: []).
+ReadinessCheck = Callable[[Installation], Iterable[Missing]]
+
+# Registered in AppConfig.ready(), by name so a second ready() replaces rather than doubles;
+# run in registration order, after the settings and secrets.
+_checks: dict[str, ReadinessCheck] = {}
+
+
+def register_check(name: str, check: ReadinessCheck) -> None:
+    """Add ``check`` (under ``name``, e.g. ``"marketplace.entitlement"``) to every readiness."""
+    _checks[name] = check
+
+
+def unregister_check(name: str) -> None:
+    _checks.pop(name, None)
+
+
+@contextmanager
+def registered_check(name: str, check: ReadinessCheck) -> Iterator[None]:
+    """Register ``check`` for the duration of a ``with`` block (tests), then restore."""
+    before = _checks.get(name)
+    register_check(name, check)
+    try:
+        yield
+    finally:
+        if before is None:
+            unregister_check(name)
+        else:
+            _checks[name] = before
+
+
 def needed_secrets(version: PluginVersion) -> list[NeededSecret]:
     """Every secret the version needs, in the manifest's order, once each."""
     needed: dict[str, NeededSecret] = {}
@@ -121,6 +170,8 @@ def readiness(installation: Installation) -> Readiness:
         for secret in secrets
         if secret.name not in is_set
     ]
+    for extra in list(_checks.values()):
+        missing += list(extra(installation))
     return Readiness(missing, secrets, is_set)
 
 

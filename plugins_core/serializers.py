@@ -4,6 +4,7 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from plugins_core.models import Installation
+from plugins_core.permission_diff import pending
 from plugins_core.secrets import MAX_SECRET_BYTES, SECRET_NAME_RE
 
 __all__ = ["ConfigPatchSerializer", "InstallationSerializer", "SecretValueSerializer", "UploadSerializer"]
@@ -18,6 +19,10 @@ class InstallationSerializer(serializers.ModelSerializer):
     description = serializers.SerializerMethodField()
     permissions = serializers.SerializerMethodField()
     pending_permissions = serializers.ListField(child=serializers.CharField(), read_only=True)
+    pending_changes = serializers.SerializerMethodField(
+        help_text="Permissions and domains the installed version asks for beyond the grant (added) or no "
+        "longer asks for (removed); POST …/enable approves them."
+    )
     events = serializers.SerializerMethodField()
     routes = serializers.SerializerMethodField()
     jobs = serializers.SerializerMethodField()
@@ -28,7 +33,7 @@ class InstallationSerializer(serializers.ModelSerializer):
         model = Installation
         fields = [
             "id", "slug", "name", "version", "description", "enabled", "permissions",
-            "granted_permissions", "pending_permissions", "approved_domains", "events",
+            "granted_permissions", "pending_permissions", "pending_changes", "approved_domains", "events",
             "routes", "jobs", "config", "config_schema", "secrets", "created_at", "updated_at",
         ]
         read_only_fields = fields
@@ -38,6 +43,9 @@ class InstallationSerializer(serializers.ModelSerializer):
 
     def get_permissions(self, obj: Installation) -> list[str]:
         return obj.version.permissions
+
+    def get_pending_changes(self, obj: Installation) -> dict[str, list[str]]:
+        return pending(obj).as_dict()
 
     def get_events(self, obj: Installation) -> list[str]:
         manifest = obj.version.manifest

@@ -14,11 +14,12 @@ from django.db import IntegrityError, transaction
 from plugyard_sdk.config_schema import apply_config_defaults
 from plugyard_sdk.package import PackageInvalid, PluginPackage
 
-from plugins_core import lifecycle, packages, readiness, signals, validation
+from plugins_core import lifecycle, packages, permission_diff, readiness, signals, validation
 from plugins_core.errors import InvalidPackage, PluginConflict
 from plugins_core.installation_config import update_config
 from plugins_core.jobs import remove_installation_jobs, sync_installation_jobs
 from plugins_core.models import Installation, Plugin, PluginVersion, Subscription
+from plugins_core.permission_diff import GrantDiff, requested_domains
 from plugins_core.readiness import Readiness
 from plugins_core.sandboxes import get_sandbox
 
@@ -29,6 +30,7 @@ __all__ = [
     "enable",
     "install_version",
     "installation_readiness",
+    "pending_grant",
     "uninstall",
     "uninstall_summary",
     "update_config",
@@ -166,11 +168,16 @@ def _refuse_slug_clash(tenant, slug: str, *, publisher) -> None:
 
 
 def _upgrade(installation: Installation, version: PluginVersion) -> None:
-    """Move an installation to a new version; new permissions wait for an admin's approval."""
+    """Move an installation to a new version; what it asks for beyond the grant waits.
+
+    The installation keeps its switch and exactly what the tenant granted: every ``ctx``
+    call is checked against ``granted_permissions`` and every outbound request against
+    ``approved_domains``, so a version that asks for more cannot use it until an admin
+    approves the difference (``permission_diff.pending``) with :func:`enable`. Switching
+    it off instead would stop a working plugin over a request nobody has answered yet.
+    """
     installation.version = version
     installation.config = apply_config_defaults(version.config_schema, installation.config)
-    if installation.enabled and installation.pending_permissions:
-        installation.enabled = False
     installation.save()
     sync_installation_jobs(installation)
 
@@ -206,14 +213,22 @@ def installation_readiness(installation: Installation) -> Readiness:
     return readiness.readiness(installation)
 
 
+def pending_grant(installation: Installation) -> GrantDiff:
+    """The installed version's permissions and domains against the grant (``permission_diff``)."""
+    return permission_diff.pending(installation)
+
+
 def enable(installation: Installation) -> Installation:
     """Switch an installation on, granting what its version asks for (the admin approves).
 
-    Raises NotReady (400, by field) while a setting or secret it needs is missing.
+    The one way to consent: the API's ``POST /api/plugins/<id>/enable``, the page's Enable
+    and, for an enabled installation whose new version asks for more, its Approve button.
+    Raises NotReady (400, by field) while a setting or secret it needs is missing, or a
+    check an app registered with ``readiness.register_check`` refuses.
     """
     readiness.check(installation)
     installation.granted_permissions = sorted(installation.version.permissions)
-    installation.approved_domains = list(installation.version.manifest.get("allowed_domains") or [])
+    installation.approved_domains = requested_domains(installation.version)
     was_enabled = installation.enabled
     installation.enabled = True
     installation.save(update_fields=["granted_permissions", "approved_domains", "enabled", "updated_at"])
