@@ -215,6 +215,12 @@ PLUGYARD_READY = {
     "pending_s": env_int("PLUGYARD_READY_PENDING_S", 300),
 }
 
+# --- Marketplace ----------------------------------------------------------------------------
+# Paid listings: the class (a dotted path to a subclass of marketplace.entitlements.Entitlements)
+# the host product implements to say whether a tenant may use one. The default records a
+# trial of the listing's trial_days and refuses after it (docs/host-integration.md).
+PLUGYARD_ENTITLEMENTS = os.environ.get("PLUGYARD_ENTITLEMENTS", "marketplace.entitlements.TrialEntitlements")
+
 # --- Plugins ------------------------------------------------------------------------------
 PLUGYARD_PACKAGE_LIMITS = {
     "max_compressed_bytes": env_int("PLUGYARD_MAX_PACKAGE_BYTES", 10 * 1024 * 1024),

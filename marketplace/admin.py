@@ -13,7 +13,7 @@ from django.utils.html import format_html
 
 from marketplace import review
 from marketplace.errors import ReviewRefused
-from marketplace.models import Category, Listing, ListingStatus
+from marketplace.models import Category, Entitlement, Listing, ListingStatus
 from marketplace.review_page import changelog, package_files, review_facts, shown_text
 
 
@@ -126,3 +126,19 @@ class ListingAdmin(admin.ModelAdmin):
     @admin.action(description="Return selected listings to draft")
     def unpublish(self, request, queryset):
         queryset.update(status=ListingStatus.DRAFT)
+
+
+@admin.register(Entitlement)
+class EntitlementAdmin(admin.ModelAdmin):
+    """Read-only: entitlements are the entitlement class's record (PLUGYARD_ENTITLEMENTS), not staff's to edit."""
+
+    list_display = ["listing", "tenant", "kind", "status", "trial_ends_at", "created_at"]
+    list_filter = ["kind", "status"]
+    list_select_related = ["listing__plugin", "tenant"]
+    search_fields = ["listing__plugin__slug", "tenant__slug", "reference"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Entitlement | None = None) -> bool:
+        return False

@@ -16,8 +16,8 @@ from django.db import models
 
 from tenants.scoping import TenantOwned
 
-__all__ = ["Category", "Listing", "ListingReview", "ListingStatus", "PackageMedia", "PluginReview", "PricingModel",
-           "ReviewDecision", "ReviewStatus"]
+__all__ = ["Category", "Entitlement", "EntitlementKind", "EntitlementStatus", "Listing", "ListingReview",
+           "ListingStatus", "PackageMedia", "PluginReview", "PricingModel", "ReviewDecision", "ReviewStatus"]
 
 
 class Category(models.Model):
@@ -63,6 +63,11 @@ class Listing(models.Model):
     price = models.DecimalField(max_digits=10, decimal_places=2, default=Decimal("0"), validators=[MinValueValidator(0)])
     currency = models.CharField(
         max_length=3, default="USD", validators=[RegexValidator(r"^[A-Z]{3}$", "Use a 3-letter ISO 4217 code.")]
+    )
+    trial_days = models.PositiveSmallIntegerField(
+        default=14, validators=[MaxValueValidator(365)],
+        help_text="Days a tenant may use a paid listing before paying (0: no trial). "
+        "The entitlement class (PLUGYARD_ENTITLEMENTS) decides what a trial means.",
     )
     status = models.CharField(max_length=16, choices=ListingStatus.choices, default=ListingStatus.DRAFT)
     review_status = models.CharField(max_length=16, choices=ReviewStatus.choices, default=ReviewStatus.NOT_SUBMITTED)
@@ -162,3 +167,37 @@ class PackageMedia(models.Model):
 
     def __str__(self) -> str:
         return f"media of {self.version}"
+
+
+class EntitlementKind(models.TextChoices):
+    TRIAL = "trial", "Trial"
+    PURCHASE = "purchase", "Purchase"
+    SUBSCRIPTION = "subscription", "Subscription"
+
+
+class EntitlementStatus(models.TextChoices):
+    ACTIVE = "active", "Active"
+    ENDED = "ended", "Ended"
+    REFUSED = "refused", "Refused"
+
+
+class Entitlement(TenantOwned):
+    """A tenant's right to use a paid listing, as the entitlement class recorded it
+    (``marketplace.entitlements``): a trial and its end, or the host's purchase."""
+
+    listing = models.ForeignKey(Listing, on_delete=models.CASCADE, related_name="entitlements")
+    kind = models.CharField(max_length=16, choices=EntitlementKind.choices)
+    status = models.CharField(max_length=16, choices=EntitlementStatus.choices, default=EntitlementStatus.ACTIVE)
+    trial_ends_at = models.DateTimeField(null=True, blank=True)
+    reason = models.CharField(max_length=300, blank=True, help_text="Why it was refused or ended, in words a tenant reads.")
+    reference = models.CharField(max_length=200, blank=True, help_text="The host product's own id for it (an order, a subscription).")
+    started_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        constraints = [models.UniqueConstraint(fields=["tenant", "listing"], name="entitlement_once_per_tenant")]
+
+    def __str__(self) -> str:
+        return f"{self.listing.plugin.slug} for {self.tenant.slug}: {self.get_kind_display()} ({self.get_status_display()})"

@@ -2,13 +2,13 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from marketplace import installation_pages, views
+from marketplace import consent, installation_pages, views
 
 app_name = "marketplace"
 urlpatterns = [
     path("", views.browse, name="browse"),
     path("plugins/<slug:slug>/", views.detail, name="detail"),
-    path("plugins/<slug:slug>/install/", views.install, name="install"),
+    path("plugins/<slug:slug>/install/", consent.install, name="install"),
     path("installed/", views.installed, name="installed"),
     path("installed/<int:pk>/", installation_pages.installation_page, name="installation"),
     path("installed/<int:pk>/settings/", installation_pages.save_settings, name="settings"),

@@ -1,7 +1,8 @@
-"""Marketplace pages: browse, plugin detail and install, the tenant's installed plugins.
+"""Marketplace pages: browse, plugin detail, the tenant's installed plugins.
 
-One installed plugin's own page (settings, secrets, switch, uninstall, activity) is in
-``installation_pages.py``, on the tenant context defined here.
+Installing, behind its consent page, is in ``consent.py``; one installed plugin's own page
+(settings, secrets, switch, uninstall, activity) in ``installation_pages.py``; both on the
+tenant context defined here.
 
 Pages are for people signed in with a session. Each request acts for one tenant: the one
 picked in the tenant switcher (kept in the session) among the user's memberships, or their
@@ -20,7 +21,6 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.db import IntegrityError, transaction
 from django.db.models import OuterRef, Q, QuerySet, Subquery
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -30,15 +30,14 @@ from django.views.decorators.http import require_GET, require_POST
 
 from marketplace.display import plugin_facts, price_label
 from marketplace.forms import BrowseFilterForm
+from marketplace.listings import installable_version
 from marketplace.models import Category, Listing, ListingStatus
-from plugins_core import services
-from plugins_core.errors import PluginConflict
 from plugins_core.models import Installation, PluginVersion
 from tenants.forms import TenantSwitchForm
 from tenants.models import Role
 from tenants.sessions import SESSION_TENANT_KEY, PageTenant, current_tenant, memberships_of
 
-__all__ = ["TenantContext", "browse", "detail", "install", "installed", "render_page", "switch_tenant", "tenant_page"]
+__all__ = ["TenantContext", "browse", "detail", "installed", "render_page", "switch_tenant", "tenant_page"]
 
 PAGE_SIZE = 24
 LOGIN_URL = "marketplace:login"
@@ -188,9 +187,9 @@ def _published_listing(slug: str) -> Listing:
 @require_GET
 @tenant_page
 def detail(request: HttpRequest, ctx: TenantContext, slug: str) -> HttpResponse:
-    """A listing: what its latest version does and asks for, its price, and Install."""
+    """A listing: what its approved version does and asks for, its price, and Install."""
     listing = _published_listing(slug)
-    version = listing.plugin.latest_version
+    version = installable_version(listing)
     installation = (
         Installation.objects.for_tenant(ctx.tenant).filter(plugin=listing.plugin).select_related("version").first()
     )
@@ -208,64 +207,6 @@ def detail(request: HttpRequest, ctx: TenantContext, slug: str) -> HttpResponse:
             "update_available": bool(installation and version and installation.version_id != version.pk),
         },
     )
-
-
-@require_POST
-@tenant_page
-def install(request: HttpRequest, ctx: TenantContext, slug: str) -> HttpResponse:
-    """Install the listing's latest version for the tenant (switched off), then show it."""
-    listing = _published_listing(slug)
-    ctx.require_admin("install plugins")
-    version = listing.plugin.latest_version
-    if version is None:
-        return render_page(
-            request,
-            ctx,
-            "marketplace/error.html",
-            {
-                "title": "Nothing to install",
-                "message": f"{listing.plugin.name} has no version to install yet.",
-                "status_code": 409,
-            },
-            status=409,
-        )
-    before = Installation.objects.for_tenant(ctx.tenant).filter(plugin=listing.plugin).first()
-    try:
-        with transaction.atomic():
-            installation = services.install_version(ctx.tenant, request.user, version)
-    except PluginConflict:
-        return _slug_clash(request, ctx, listing)
-    except IntegrityError:
-        # Someone else in the tenant installed it at the same moment; theirs stands.
-        installation = Installation.objects.for_tenant(ctx.tenant).get(plugin=listing.plugin)
-    name = f"{listing.plugin.name} {installation.version.version}"
-    if before is None:
-        messages.success(request, f"Installed {name}. It is switched off until you enable it on its page.")
-    elif before.version_id != installation.version_id:
-        messages.success(request, f"Updated {listing.plugin.name} to {installation.version.version}.")
-    else:
-        messages.info(request, f"{name} was already installed.")
-    return redirect(f"{reverse('marketplace:installed')}#installation-{installation.pk}")
-
-
-def _slug_clash(request: HttpRequest, ctx: TenantContext, listing: Listing) -> HttpResponse:
-    """409: the tenant has another publisher's plugin of this slug, and routes are per slug."""
-    slug = listing.plugin.slug
-    other = (
-        Installation.objects.for_tenant(ctx.tenant).filter(plugin__slug=slug).exclude(plugin=listing.plugin)
-        .select_related("plugin", "plugin__publisher").first()
-    )
-    message = (
-        f"{ctx.tenant.name} already has a plugin called “{slug}” installed"
-        + (f": {other.plugin.name}, published by {other.plugin.publisher.name}" if other else "")
-        + f". A tenant installs one plugin of each name, because its routes live under /ext/{slug}/. "
-        f"To install {listing.plugin.name}, uninstall that one first; nothing was installed."
-    )
-    context = {"title": "Another plugin has this name", "message": message, "status_code": 409}
-    if other is not None:
-        context |= {"action_url": reverse("marketplace:installation", args=[other.pk]),
-                    "action_label": f"Open {other.plugin.name}"}
-    return render_page(request, ctx, "marketplace/error.html", context, status=409)
 
 
 # --------------------------------------------------------------------------- installed

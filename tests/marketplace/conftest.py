@@ -80,3 +80,13 @@ def weather(publisher):
     assert response.status_code == 201, response.content
     Listing.objects.filter(plugin__slug="weather-feed").update(status=ListingStatus.PUBLISHED)
     return Listing.objects.select_related("plugin").get(plugin__slug="weather-feed")
+
+
+def confirm_install(client: Any, slug: str, **fields: Any) -> Any:
+    """POST the consent page's form for ``slug``: the version it offers and ``confirm=yes``."""
+    from marketplace.listings import installable_version
+    from marketplace.models import Listing, ListingStatus
+
+    listing = Listing.objects.filter(plugin__slug=slug, status=ListingStatus.PUBLISHED).first()
+    version = installable_version(listing) if listing else None
+    return client.post(f"/plugins/{slug}/install/", {"version": version.pk if version else 1, "confirm": "yes", **fields})

@@ -21,7 +21,7 @@ from plugins_core.models import (
     WebhookDelivery,
 )
 from tests.conftest import upload
-from tests.marketplace.conftest import weather_zip
+from tests.marketplace.conftest import confirm_install, weather_zip
 
 pytestmark = pytest.mark.django_db
 
@@ -446,7 +446,7 @@ def test_installing_over_another_publishers_slug_is_a_409_page(admin_page, make_
     own = make_actor("acme", "developer")  # acme publishes its own weather-feed
     assert upload(own, weather_zip(name="Home-made Weather"), "weather-feed.zip").status_code == 201
 
-    response = client.post("/plugins/weather-feed/install/")
+    response = confirm_install(client, "weather-feed")
 
     assert response.status_code == 409
     page = response.content.decode()

@@ -13,6 +13,7 @@ from plugins_core import services
 from plugins_core.models import Installation, Plugin, PluginVersion
 from tenants.models import Membership, Role, Tenant
 from tests.conftest import make_zip, plugin_files, upload
+from tests.marketplace.conftest import confirm_install
 
 pytestmark = pytest.mark.django_db
 
@@ -255,17 +256,17 @@ def test_members_see_why_they_cannot_install(member_page, catalogue):
 
 def test_an_admin_installs_a_plugin(admin_page, catalogue):
     actor, client = admin_page
-    response = client.post("/plugins/device-watch/install/")
+    response = confirm_install(client, "device-watch")
     installation = Installation.objects.for_tenant(actor.tenant).get(plugin__slug="device-watch")
     assert response.status_code == 302
-    assert response["Location"] == f"/installed/#installation-{installation.pk}"
+    assert response["Location"] == f"/installed/{installation.pk}/"
     assert installation.enabled is False
     assert installation.version == catalogue["monitor"].plugin.latest_version
     assert installation.installed_by == actor.membership.user
 
     page = client.get(response["Location"]).content.decode()
     assert "Installed Device Watch 1.0.0" in page  # the message
-    assert f'id="installation-{installation.pk}"' in page
+    assert f'id="installation-{installation.pk}"' in client.get("/installed/").content.decode()
 
     detail = client.get("/plugins/device-watch/").content.decode()
     assert "Installed · off" in detail and "Manage installation" in detail
@@ -274,8 +275,9 @@ def test_an_admin_installs_a_plugin(admin_page, catalogue):
 
 def test_installing_twice_keeps_one_installation(admin_page, catalogue):
     actor, client = admin_page
-    client.post("/plugins/device-watch/install/")
-    response = client.post("/plugins/device-watch/install/", follow=True)
+    confirm_install(client, "device-watch")
+    response = client.post("/plugins/device-watch/install/", {"version": catalogue["monitor"].plugin.latest_version.pk,
+                                                              "confirm": "yes"}, follow=True)
     assert "was already installed" in response.content.decode()
     assert Installation.objects.for_tenant(actor.tenant).filter(plugin__slug="device-watch").count() == 1
 
@@ -288,9 +290,11 @@ def test_a_member_may_not_install(member_page, catalogue):
     assert not Installation.objects.for_tenant(actor.tenant).exists()
 
 
-def test_install_only_answers_post(admin_page, catalogue):
-    _, client = admin_page
-    assert client.get("/plugins/device-watch/install/").status_code == 405
+def test_install_answers_get_with_its_consent_page_and_nothing_else(admin_page, catalogue):
+    actor, client = admin_page
+    assert client.get("/plugins/device-watch/install/").status_code == 200
+    assert client.put("/plugins/device-watch/install/").status_code == 405
+    assert not Installation.objects.for_tenant(actor.tenant).exists()
 
 
 def test_install_needs_a_csrf_token(make_actor, catalogue):
