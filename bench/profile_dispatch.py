@@ -144,8 +144,8 @@ def main() -> None:
 def run(args: argparse.Namespace) -> None:
     from django.db import connection
 
-    from plugins_core import services
-    from plugins_core.events import dispatch, tasks
+    from plugins_core import runner, services
+    from plugins_core.events import tasks
     from plugins_core.events.emit import emit
     from plugins_core.models import Invocation
 
@@ -176,7 +176,7 @@ def run(args: argparse.Namespace) -> None:
     if stages is not None:
         stages["_reset"]()
     profiles = ThreadProfiles()
-    pool = dispatch._pool()
+    pool = runner._pool()
     workers = ThreadPoolExecutor(args.concurrent) if args.concurrent > 1 else None
 
     def on_every_pool_thread(action) -> None:

@@ -8,9 +8,14 @@ exceptions: the caller reads ``record.status``.
 from __future__ import annotations
 
 import logging
-from typing import Any
+import os
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
 from django.conf import settings
+from django.db import connection
 
 from plugins_core import invocations, packages
 from plugins_core.host.bridge import InstallationBridge
@@ -18,9 +23,12 @@ from plugins_core.models import Installation, Invocation, InvocationStatus
 from plugins_core.sandbox import Invocation as SandboxCall
 from plugins_core.sandboxes import get_sandbox
 
-__all__ = ["invoke", "sandbox_call"]
+__all__ = ["each_concurrently", "invoke", "sandbox_call"]
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 def _timeout(kind: str) -> float:
     policy = settings.PLUGYARD_SANDBOX
@@ -115,3 +123,41 @@ def _report(result, bridge: InstallationBridge) -> dict[str, Any]:
         "ctx_calls": [{"method": c.method, "ms": c.duration_ms, "ok": c.outcome == "ok",
                        **({"error": c.outcome} if c.outcome != "ok" else {})} for c in bridge.calls[:200]],
     }
+
+
+# --------------------------------------------------------------------------- many calls at once
+
+_executor: ThreadPoolExecutor | None = None
+_executor_pid = 0
+_executor_lock = threading.Lock()
+
+
+def _pool() -> ThreadPoolExecutor:
+    """This process's call threads (made after any fork, in the process that uses them)."""
+    global _executor, _executor_pid
+    with _executor_lock:
+        if _executor is None or _executor_pid != os.getpid():
+            _executor = ThreadPoolExecutor(settings.PLUGYARD_DISPATCH_THREADS, thread_name_prefix="plugyard-calls")
+            _executor_pid = os.getpid()
+        return _executor
+
+
+def each_concurrently(function: Callable[[T], R], items: Sequence[T]) -> list[R]:
+    """``function`` of each item, on this process's call threads (``PLUGYARD_DISPATCH_THREADS``).
+
+    Many installations' calls wait on the sandbox service at once this way; the service's
+    budgets keep one tenant from crowding the others. Each thread uses a database
+    connection of its own, which cannot see an open transaction's rows: inside one (a test,
+    a caller's atomic block) the items run here, one after another. ``function`` must not
+    itself call this (a full pool would wait on itself).
+    """
+    if len(items) <= 1 or connection.in_atomic_block:
+        return [function(item) for item in items]
+
+    def call(item: T) -> R:
+        try:
+            return function(item)
+        finally:
+            connection.close()  # this pool thread's own connection; its next item opens a fresh one
+
+    return list(_pool().map(call, items))

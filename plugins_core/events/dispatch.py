@@ -21,14 +21,10 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import logging
-import os
-import threading
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
-from django.db import connection
 from django.db.models import Q
 from django.utils import timezone
 
@@ -137,13 +133,7 @@ def send_all(event: Event, chosen: list[Handler] | None = None) -> list[Claim]:
     for installation, records in groups:
         for record in records:
             record.installation = installation  # loaded once, with its plugin and version
-    if len(groups) > 1 and not connection.in_atomic_block:
-        # Threads have connections of their own, which cannot see an open transaction's rows:
-        # inside one (a test, a caller's atomic block) the hooks run here, one after another.
-        list(_pool().map(lambda group: _run_group(event, *group, own_connection=True), groups))
-    else:
-        for installation, records in groups:
-            _run_group(event, installation, records, own_connection=False)
+    runner.each_concurrently(lambda group: _run_group(event, *group), groups)
     invocations.save_all([record for _, records in groups for record in records])
     for claim in claims:
         if claim.run and claim.invocation.status == InvocationStatus.PENDING:
@@ -151,29 +141,10 @@ def send_all(event: Event, chosen: list[Handler] | None = None) -> list[Claim]:
     return claims
 
 
-def _run_group(event: Event, installation: Installation, records: list[Invocation], *, own_connection: bool) -> None:
-    try:
-        for record in records:
-            runner.invoke(installation, kind="hook", name=event.type, handler=record.name, payload=event.payload,
-                          event=event, record=record, commit=False, queue_s=settings.PLUGYARD_HOOK_QUEUE_S)
-    finally:
-        if own_connection:
-            connection.close()  # this pool thread's own connection; the next task opens a fresh one
-
-
-_executor: ThreadPoolExecutor | None = None
-_executor_pid = 0
-_executor_lock = threading.Lock()
-
-
-def _pool() -> ThreadPoolExecutor:
-    """This process's dispatch threads (made after any fork, in the process that uses them)."""
-    global _executor, _executor_pid
-    with _executor_lock:
-        if _executor is None or _executor_pid != os.getpid():
-            _executor = ThreadPoolExecutor(settings.PLUGYARD_DISPATCH_THREADS, thread_name_prefix="plugyard-dispatch")
-            _executor_pid = os.getpid()
-        return _executor
+def _run_group(event: Event, installation: Installation, records: list[Invocation]) -> None:
+    for record in records:
+        runner.invoke(installation, kind="hook", name=event.type, handler=record.name, payload=event.payload,
+                      event=event, record=record, commit=False, queue_s=settings.PLUGYARD_HOOK_QUEUE_S)
 
 
 # ---- CHAINED: filters
