@@ -94,8 +94,10 @@ def start(kind: str, env: dict[str, str], log_dir: Path, *args: str, loglevel: s
         return subprocess.Popen(argv, env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
 
 
-_SENDING = re.compile(r"^\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}): INFO/MainProcess\] Scheduler: Sending due task "
-                      r".* \(plugins_core\.jobs\.tasks\.run_scheduled\)")
+# One firing a line (Celery's own scheduler), or a batch of them (plugins_core.jobs.beat.Scheduler).
+_SENDING = re.compile(r"^\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}): INFO/MainProcess\] Scheduler: Sending "
+                      r"(?:due task .* \(plugins_core\.jobs\.tasks\.run_scheduled\)"
+                      r"|(\d+) due cron firings \(plugins_core\.jobs\.tasks\.run_scheduled_batch\))")
 
 
 def beat_sends(log_dir: Path) -> list[dt.datetime]:
@@ -106,7 +108,8 @@ def beat_sends(log_dir: Path) -> list[dt.datetime]:
         for line in path.read_text(errors="replace").splitlines():
             found = _SENDING.match(line)
             if found:
-                moments.append(dt.datetime.strptime(found.group(1), "%Y-%m-%d %H:%M:%S,%f").replace(tzinfo=zone))
+                moment = dt.datetime.strptime(found.group(1), "%Y-%m-%d %H:%M:%S,%f").replace(tzinfo=zone)
+                moments += [moment] * int(found.group(2) or 1)
     return moments
 
 

@@ -4,8 +4,9 @@
 
 Sets up what jobs_bench.py does (a throwaway database, the sandbox service, ``--installations``
 tenants with the per-minute job) and then, in this process with no Celery and no broker,
-runs the ``run_scheduled`` task's body for every installation's schedule from ``--threads``
-threads, as one threads-pool worker does when a slot's firings arrive together. Prints the
+runs the ``run_scheduled_batch`` task's body for every beat message's worth of schedules
+(``PLUGYARD_JOBS_PER_MESSAGE``) from ``--threads`` threads, as one threads-pool worker does
+when a slot's firings arrive together. Prints the
 runs' throughput, this process's CPU per run, and the wall time of each stage (the
 functions it calls, wrapped with timers; summed over threads, so they overlap). Run it
 twice with ``--warm`` to see the same with every installation's sandbox worker already
@@ -52,9 +53,10 @@ def timers() -> dict[str, float]:
         setattr(owner, attribute, timed)
         totals[label] = 0.0
 
-    wrap(runs, "fire_scheduled", "fire_scheduled (schedule lookup + JobRun/Invocation insert)")
-    wrap(runs, "execute", "execute (whole)")
-    wrap(locks, "acquire", "  locks.acquire")
+    wrap(runs, "fire_scheduled_many", "fire_scheduled_many (schedule lookup + bulk JobRun/Invocation insert)")
+    wrap(runs, "execute_many", "execute_many (whole)")
+    wrap(locks, "acquire_many", "  locks.acquire_many")
+    wrap(runs, "_run_claimed", "  _run_claimed (one run, on a call thread)")
     wrap(locks, "release", "  locks.release")
     wrap(runner, "invoke", "  runner.invoke (call + record save)")
     wrap(client.SandboxClient, "invoke", "    SandboxClient.invoke")
@@ -84,6 +86,7 @@ def main() -> None:
 def run(args: argparse.Namespace) -> None:
     import datetime as dt
 
+    from django.conf import settings
     from django.db import close_old_connections, connection
     from django.utils import timezone
     from jobs_bench import setup
@@ -94,11 +97,13 @@ def run(args: argparse.Namespace) -> None:
     ids = setup(args.installations)
     schedules = list(ScheduledTask.objects.filter(installation_id__in=ids, kind="job").values_list("pk", flat=True))
 
-    def fire(schedule_id: int, sent_at) -> None:
+    per_message = settings.PLUGYARD_JOBS_PER_MESSAGE
+    messages = [schedules[n:n + per_message] for n in range(0, len(schedules), per_message)]
+
+    def fire(schedule_ids: list[int], sent_at) -> None:
+        """The body of the run_scheduled_batch task, for one beat message's schedules."""
         try:
-            run = runs.fire_scheduled(schedule_id, sent_at)
-            if run is not None:
-                runs.execute(run.pk)
+            runs.execute_many([run.pk for run in runs.fire_scheduled_many(schedule_ids, sent_at)])
         finally:
             close_old_connections()  # what Celery's Django fix-up does after each task
 
@@ -106,12 +111,12 @@ def run(args: argparse.Namespace) -> None:
         wall, cpu = time.perf_counter(), time.process_time()
         if profile is not None:
             profile.enable()
-            for pk in schedules:
-                fire(pk, sent_at)
+            for message in messages:
+                fire(message, sent_at)
             profile.disable()
         else:
             with ThreadPoolExecutor(args.threads) as pool:
-                list(pool.map(lambda pk: fire(pk, sent_at), schedules))
+                list(pool.map(lambda message: fire(message, sent_at), messages))
         return time.perf_counter() - wall, time.process_time() - cpu
 
     base = timezone.now().replace(second=0, microsecond=0) + dt.timedelta(minutes=1)

@@ -295,9 +295,12 @@ PLUGYARD_INVOCATION_MAX_LOG_BYTES = env_int("PLUGYARD_INVOCATION_MAX_LOG_BYTES",
 # How long a hook waits for a slot in its tenant's sandbox budget before it is handed back
 # and retried: a worker thread waits on one tenant's queue at most this long.
 PLUGYARD_HOOK_QUEUE_S = float(os.environ.get("PLUGYARD_HOOK_QUEUE_S", "1.0"))
-# Threads one worker process uses to run an event's installations at the same time (each
-# waits on the sandbox service, so they cost a connection, not a CPU).
+# Threads one worker process uses to run an event's installations (or a batch of cron runs)
+# at the same time (each waits on the sandbox service: a connection, not a CPU).
 PLUGYARD_DISPATCH_THREADS = env_int("PLUGYARD_DISPATCH_THREADS", 16)
+# Cron schedules beat sends in one message when they are due together; a worker files their
+# runs in bulk and runs them at once (plugins_core.jobs.beat.Scheduler).
+PLUGYARD_JOBS_PER_MESSAGE = env_int("PLUGYARD_JOBS_PER_MESSAGE", 25)
 PLUGYARD_HOOK_PENDING_GRACE_S = env_int("PLUGYARD_HOOK_PENDING_GRACE_S", 120)
 PLUGYARD_ROUTES = {
     "max_body_bytes": env_int("PLUGYARD_ROUTE_MAX_BODY_BYTES", 1024 * 1024),

@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from plugins_core.jobs.models import JobLock
 
-__all__ = ["acquire", "release", "remaining"]
+__all__ = ["acquire", "acquire_many", "release", "remaining"]
 
 
 def _row(installation_id: int, kind: str, name: str) -> JobLock:
@@ -35,6 +35,23 @@ def acquire(installation_id: int, kind: str, name: str, holder: str, seconds: fl
         .update(holder=holder, lease_until=now + dt.timedelta(seconds=seconds))
     )
     return taken == 1
+
+
+def acquire_many(wanted: list[tuple[int, str, str, str]], seconds: float) -> set[str]:
+    """:func:`acquire` for many (installation, kind, name, holder) at once, in one transaction;
+    returns the holders that took their lease."""
+    JobLock.objects.bulk_create(
+        [JobLock(installation_id=i, kind=kind, name=name) for i, kind, name, _ in wanted], ignore_conflicts=True)
+    now = timezone.now()
+    until = now + dt.timedelta(seconds=seconds)
+    free = Q(lease_until__isnull=True) | Q(lease_until__lte=now)
+    taken = set()
+    with transaction.atomic():
+        for installation_id, kind, name, holder in wanted:
+            if JobLock.objects.filter(installation_id=installation_id, kind=kind, name=name).filter(
+                    free | Q(holder=holder)).update(holder=holder, lease_until=until):
+                taken.add(holder)
+    return taken
 
 
 def release(installation_id: int, kind: str, name: str, holder: str) -> None:
