@@ -13,7 +13,7 @@ from django.utils.html import format_html
 
 from marketplace import review
 from marketplace.errors import ReviewRefused
-from marketplace.models import Category, Entitlement, Listing, ListingStatus
+from marketplace.models import Category, Entitlement, Listing, ListingStatus, PluginReview
 from marketplace.review_page import changelog, package_files, review_facts, shown_text
 
 
@@ -24,11 +24,29 @@ class CategoryAdmin(admin.ModelAdmin):
     search_fields = ["name"]
 
 
+@admin.register(PluginReview)
+class PluginReviewAdmin(admin.ModelAdmin):
+    """Tenants' ratings and reviews: staff read and remove them (a tenant's admins write them)."""
+
+    list_display = ["plugin", "tenant", "rating", "text", "updated_at"]
+    list_filter = ["rating"]
+    list_select_related = ["plugin", "tenant"]
+    search_fields = ["plugin__slug", "tenant__slug", "text"]
+    readonly_fields = ["tenant", "plugin", "rating", "text", "author", "created_at", "updated_at"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: PluginReview | None = None) -> bool:
+        return False
+
+
 @admin.register(Listing)
 class ListingAdmin(admin.ModelAdmin):
-    list_display = ["plugin", "publisher", "version_under_review", "review_status", "status", "category",
+    list_display = ["plugin", "publisher", "version_under_review", "review_status", "status", "featured", "category",
                     "pricing_model", "price", "updated_at", "review_link"]
-    list_filter = ["status", "review_status", "pricing_model", "category"]
+    list_editable = ["featured"]  # the home page's Featured row, curated from the list
+    list_filter = ["status", "review_status", "featured", "pricing_model", "category"]
     list_select_related = ["plugin__publisher", "review_version", "category"]
     search_fields = ["plugin__slug", "plugin__name", "plugin__publisher__slug", "plugin__publisher__name", "summary"]
     autocomplete_fields = ["category"]

@@ -9,6 +9,7 @@ from typing import Any
 from django import forms
 
 from marketplace.models import Category, PricingModel
+from marketplace.store import SORTS
 from plugins_core.models import InvocationStatus
 from plugins_core.readiness import NeededSecret
 from plugins_core.secrets import MAX_SECRET_BYTES
@@ -18,7 +19,7 @@ __all__ = ["ActivityFilterForm", "BrowseFilterForm", "SecretsForm"]
 
 
 class BrowseFilterForm(forms.Form):
-    """The query string of the browse page; an unknown category or pricing model is an error."""
+    """The query string of the browse page; an unknown category, pricing model or sort is an error."""
 
     q = forms.CharField(label="Search", required=False, max_length=100, strip=True)
     category = forms.ChoiceField(label="Category", required=False)
@@ -26,6 +27,10 @@ class BrowseFilterForm(forms.Form):
         label="Pricing",
         choices=[("", "Any price"), *PricingModel.choices],
         required=False,
+    )
+    sort = forms.ChoiceField(
+        # Not required: no ``sort`` (or an empty one) is the default, by name.
+        label="Sort by", choices=[(key, label) for key, (label, _) in SORTS.items()], required=False,
     )
 
     def __init__(self, data: Any = None, *, categories: list[Category]) -> None:

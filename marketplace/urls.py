@@ -2,13 +2,15 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from marketplace import consent, installation_pages, views
+from marketplace import consent, installation_pages, store_pages, views
 
 app_name = "marketplace"
 urlpatterns = [
     path("", views.browse, name="browse"),
     path("plugins/<slug:slug>/", views.detail, name="detail"),
     path("plugins/<slug:slug>/install/", consent.install, name="install"),
+    path("plugins/<slug:slug>/review/", store_pages.save_plugin_review, name="plugin-review"),
+    path("plugins/<slug:slug>/media/<int:version>/<path:name>", store_pages.plugin_image, name="plugin-image"),
     path("installed/", views.installed, name="installed"),
     path("installed/<int:pk>/", installation_pages.installation_page, name="installation"),
     path("installed/<int:pk>/settings/", installation_pages.save_settings, name="settings"),

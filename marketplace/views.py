@@ -20,7 +20,6 @@ from typing import Any
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.core.paginator import Paginator
 from django.db.models import OuterRef, Q, QuerySet, Subquery
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -32,6 +31,7 @@ from marketplace.display import plugin_facts, price_label
 from marketplace.forms import BrowseFilterForm
 from marketplace.listings import installable_version
 from marketplace.models import Category, Listing, ListingStatus
+from marketplace.store import detail_extras, featured, sorted_page
 from plugins_core.models import Installation, PluginVersion
 from tenants.forms import TenantSwitchForm
 from tenants.models import Role
@@ -143,16 +143,16 @@ def _search(listings: QuerySet[Listing], filters: dict[str, Any]) -> QuerySet[Li
 @require_GET
 @tenant_page
 def browse(request: HttpRequest, ctx: TenantContext) -> HttpResponse:
-    """Published listings, searchable by text and filtered by category and pricing model."""
+    """Published listings, searchable by text, filtered by category and pricing model, sorted
+    (``marketplace.store``); the home page (no filter, first page) leads with the featured ones."""
     categories = list(Category.objects.order_by("name"))
     form = BrowseFilterForm(request.GET, categories=categories)
-    listings = _published().select_related("plugin", "category").order_by("plugin__name", "pk")
-    status = 200
+    listings, status, sort = _published(), 200, None
     if form.is_valid():
-        listings = _search(listings, form.cleaned_data)
+        listings, sort = _search(listings, form.cleaned_data), form.cleaned_data.get("sort")
     else:
         listings, status = listings.none(), 400
-    page = Paginator(listings, PAGE_SIZE).get_page(request.GET.get("page"))
+    page = sorted_page(listings, sort, request.GET.get("page"), PAGE_SIZE)
     installed = {
         installation.plugin_id: installation
         for installation in Installation.objects.for_tenant(ctx.tenant).filter(
@@ -160,11 +160,13 @@ def browse(request: HttpRequest, ctx: TenantContext) -> HttpResponse:
         )
     }
     cards = [ListingCard(listing, price_label(listing), installed.get(listing.plugin_id)) for listing in page]
+    home = status == 200 and not form.is_filtered and page.number == 1
+    featured_cards = [ListingCard(listing, price_label(listing), None) for listing in featured()] if home else []
     return render_page(
         request,
         ctx,
         "marketplace/browse.html",
-        {"form": form, "cards": cards, "page": page, "filtered": form.is_filtered},
+        {"form": form, "cards": cards, "page": page, "filtered": form.is_filtered, "featured": featured_cards},
         status=status,
     )
 
@@ -205,6 +207,7 @@ def detail(request: HttpRequest, ctx: TenantContext, slug: str) -> HttpResponse:
             "facts": plugin_facts(version) if version else None,
             "installation": installation,
             "update_available": bool(installation and version and installation.version_id != version.pk),
+            **detail_extras(ctx.tenant, listing, version, can_manage=ctx.can_manage),
         },
     )
 
