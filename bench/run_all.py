@@ -23,6 +23,7 @@ OUTPUT = ROOT / "docs" / "BENCHMARKS.md"
 SCRIPTS = [
     ("upload_bench.py", "Upload", 300),
     ("api_bench.py", "Installation list", 300),
+    ("browse_bench.py", "Browse", 600),  # ~2 min: seeds 10,000 listings
     ("route_bench.py", "Plugin routes", 600),
     ("events_bench.py", "Events", 900),
     ("api_event_bench.py", "One device event, 40 plugins", 300),  # ~70 s
