@@ -66,7 +66,7 @@ def invoke(
     installation: Installation, *, kind: str, name: str, payload: Any = None,
     handler: str | None = None, event=None, record: Invocation | None = None, user=None,
     request: dict[str, Any] | None = None, timeout: float | None = None, queue_s: float | None = None,
-    commit: bool = True,
+    commit: bool = True, captured: list[dict[str, Any]] | None = None,
 ) -> Invocation:
     """Run one call of ``installation``'s code and record it; returns the saved record.
 
@@ -75,7 +75,8 @@ def invoke(
     function called with ``payload`` as keyword arguments. ``queue_s`` caps the wait for
     a slot in the tenant's concurrency budget (default: the call's deadline; routes less).
     With ``commit=False`` the record is filled in but not saved: a caller running many
-    calls writes them together.
+    calls writes them together. With ``captured`` (a list), the events the call raises are
+    appended to it instead of being stored and dispatched (test-event).
     """
     if record is None:
         record = Invocation(
@@ -88,7 +89,7 @@ def invoke(
     if not installation.enabled and kind != "lifecycle":
         return invocations.finish(record, InvocationStatus.DENIED, error="the installation is disabled", commit=commit)
     bridge = InstallationBridge(
-        installation, user=user, request=request,
+        installation, user=user, request=request, captured=captured,
         invocation={"depth": getattr(event, "depth", 0), "kind": kind, "name": name,
                     "root": getattr(event, "root_id", None) or getattr(event, "pk", None)},
     )

@@ -7,6 +7,7 @@ from plugins_core.webhooks import api as webhooks_api
 urlpatterns = [
     path("", include("plugins_core.jobs.urls")),
     path("events/", events_api.EventListView.as_view(), name="event-list"),
+    path("events/catalog", events_api.EventCatalogView.as_view(), name="event-catalog"),
     # <str:>, not <int:>: a non-integer id is a 400 naming it, not a 404 from the resolver.
     path("events/<str:pk>", events_api.EventDetailView.as_view(), name="event-detail"),
     path("invocations", events_api.TenantInvocationListView.as_view(), name="invocation-list"),

@@ -1,4 +1,4 @@
-"""Event endpoints: run a test event synchronously, and read back the tenant's activity.
+"""Event endpoints: the event catalog, a test event run synchronously, and the tenant's activity.
 
 The activity views — one event with every handler's outcome, the tenant's invocation log,
 one plugin's invocation log — share one set of filters and one serializer. Tenancy is the
@@ -6,6 +6,7 @@ query layer's (``for_tenant``): another tenant's event or installation is not fo
 """
 from __future__ import annotations
 
+import copy
 import datetime as dt
 from collections.abc import Iterable, Mapping
 
@@ -14,6 +15,7 @@ from django.shortcuts import get_object_or_404
 from django.utils.dateparse import parse_datetime
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import serializers
+from rest_framework.exceptions import NotFound
 from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
@@ -23,13 +25,15 @@ from rest_framework.views import APIView
 from config.errors import ApiError
 from config.query_filters import filter_by_query
 from plugins_core.events import dispatch
+from plugins_core.events.catalog import all_events, get_event
 from plugins_core.events.emit import EventError, validate_payload
 from plugins_core.events.models import Event
 from plugins_core.models import Installation, Invocation, InvocationStatus
 from tenants.models import Role
 from tenants.permissions import role_required
 
-__all__ = ["EventDetailView", "EventListView", "InvocationListView", "TenantInvocationListView", "TestEventView"]
+__all__ = ["EventCatalogView", "EventDetailView", "EventListView", "InvocationListView", "TenantInvocationListView",
+           "TestEventView"]
 
 
 class JSONBodyParser(JSONParser):
@@ -39,8 +43,52 @@ class JSONBodyParser(JSONParser):
 
 
 class TestEventSerializer(serializers.Serializer):
-    event_type = serializers.CharField(max_length=200)
-    event_data = serializers.JSONField(default=dict)
+    event_type = serializers.CharField(max_length=200, help_text="An event of the catalog (GET /api/events/catalog).")
+    event_data = serializers.JSONField(
+        required=False,
+        help_text="The payload, validated against the event's schema. Omitted: the catalog's example for the event.")
+    installation = serializers.IntegerField(
+        required=False, min_value=1, max_value=2**63 - 1,
+        help_text="Run only this installation's handlers (its id, as /api/plugins/<id>/… takes). "
+                  "Omitted: every enabled installation of the tenant that handles the event.")
+
+
+class EmittedEventSerializer(serializers.Serializer):
+    event_type = serializers.CharField()
+    payload = serializers.JSONField()
+    source = serializers.ChoiceField(["ctx.emit", "host"], help_text=(
+        "ctx.emit: the plugin raised it; host: a host resource raised it for the plugin's call (files.uploaded)."))
+
+
+class TestEventHandlerSerializer(serializers.Serializer):
+    plugin = serializers.CharField()
+    installation = serializers.IntegerField()
+    handler = serializers.CharField()
+    invocation = serializers.IntegerField(help_text="The invocation recorded for this run, in the plugin's log.")
+    status = serializers.CharField()
+    duration_ms = serializers.IntegerField(allow_null=True)
+    result = serializers.JSONField(allow_null=True)
+    error = serializers.CharField(allow_null=True)
+    logs = serializers.ListField(child=serializers.CharField())
+    emitted = EmittedEventSerializer(many=True, help_text=(
+        "The events this handler raised, in order. Reported only: none was stored or dispatched."))
+
+
+class TestEventResultSerializer(serializers.Serializer):
+    event_type = serializers.CharField()
+    event_data = serializers.JSONField(help_text="The payload the handlers received (the catalog's example when "
+                                                 "none was sent).")
+    handlers = TestEventHandlerSerializer(many=True, help_text="Each handler run, in the dispatcher's order.")
+
+
+class CatalogEventSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    kind = serializers.ChoiceField(["action", "filter"], help_text=(
+        "action: dispatched to every subscribed installation; filter: a chain, each handler returning the value."))
+    description = serializers.CharField()
+    source = serializers.CharField(help_text="plugyard for the built-in events, else who registered it.")
+    payload_schema = serializers.JSONField(help_text="The payload's JSON Schema.")
+    example = serializers.JSONField(help_text="A payload valid against the schema; what test-event sends by default.")
 
 
 class CtxCallSerializer(serializers.Serializer):
@@ -176,40 +224,98 @@ def _invocation_page(view: APIView, request: Request, records: QuerySet, lookups
     return paginator.get_paginated_response(InvocationSerializer(page, many=True).data)
 
 
-def outcome(record: Invocation) -> dict:
+def outcome(trial: dispatch.Trial) -> dict:
+    record = trial.record
     return {
         "plugin": record.installation.plugin.slug,
+        "installation": record.installation_id,
         "handler": record.name,
+        "invocation": record.pk,
         "status": record.status,
         "duration_ms": record.duration_ms,
         "result": record.result,
         "error": record.error or None,
         "logs": record.logs,
+        "emitted": trial.emitted,
     }
 
 
-class TestEventView(APIView):
-    """Run an event's handlers now, for the caller's tenant, and answer each outcome.
+def _field_error(field: str, code: str, message: str) -> ApiError:
+    return ApiError(message, code=code, details=[{"field": field, "code": code, "message": message}])
 
-    Nothing is stored as an event and nothing is queued: this is for trying handlers out.
-    Each handler's invocation is still recorded in the log.
+
+def _named_installation(tenant, pk: int, event_type: str) -> Installation:
+    """The tenant's installation ``pk``, able to handle ``event_type``; 404 if another tenant's, else 400."""
+    installation = Installation.objects.for_tenant(tenant).select_related("plugin").filter(pk=pk).first()
+    if installation is None:
+        # Unscoped on purpose: another tenant's installation is "not found" (404), as everywhere;
+        # an id that names no installation at all is a mistake in the request (400, naming it).
+        if Installation.objects.filter(pk=pk).exists():
+            raise NotFound("No installation with this id in this tenant.")
+        raise _field_error("installation", "unknown_installation", f"No installation has the id {pk}.")
+    if not installation.enabled:
+        raise _field_error("installation", "disabled", f"{installation.plugin.slug} is disabled; enable it to try it.")
+    if not any(h.installation.pk == pk for h in dispatch.handlers(tenant, event_type, dispatch.SendMode.ROBUST)):
+        raise _field_error("installation", "no_handler", f"{installation.plugin.slug} has no hook for {event_type!r}.")
+    return installation
+
+
+class TestEventView(APIView):
+    """Try an event's handlers now, for the caller's tenant, and answer each outcome.
+
+    Nothing is stored as an event and nothing is queued: the events the handlers raise are
+    reported with each handler (``emitted``), never stored or dispatched to other plugins.
+    Each handler's run is still recorded in its plugin's invocation log (with no event).
     """
 
     permission_classes = [role_required(Role.DEVELOPER)]
     parser_classes = [JSONParser, JSONBodyParser]
 
-    @extend_schema(request=TestEventSerializer, summary="Run an event's handlers synchronously")
+    @extend_schema(
+        request=TestEventSerializer, responses=TestEventResultSerializer,
+        summary="Try an event's handlers now, storing no event",
+        description="Runs the handlers of every enabled installation of the tenant for `event_type` (or only "
+                    "those of `installation`) with `event_data` (or the catalog's example payload), in the "
+                    "dispatcher's order, and answers each outcome. Events the handlers raise are reported in "
+                    "`emitted`: none is stored as an event or dispatched. Each run is recorded in the "
+                    "plugin's invocation log. An `installation` of another tenant is 404; an id that names "
+                    "no installation, or one that is disabled or has no hook for the event, is 400.",
+    )
     def post(self, request):
         serializer = TestEventSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         event_type = serializer.validated_data["event_type"]
-        event_data = serializer.validated_data["event_data"]
+        spec = get_event(event_type)
+        if "event_data" in serializer.validated_data:
+            event_data = serializer.validated_data["event_data"]
+        else:
+            event_data = copy.deepcopy(spec.example) if spec is not None else {}
         try:
             validate_payload(event_type, event_data)
         except EventError as exc:
-            raise ApiError(exc.message, code=exc.code, details=[{"field": exc.field, "code": exc.code, "message": exc.message}]) from None
-        records = dispatch.send_robust(request.tenant, event_type, event_data, user=request.user)
-        return Response({"event_type": event_type, "handlers": [outcome(record) for record in records]})
+            raise _field_error(exc.field, exc.code, exc.message) from None
+        installation = None
+        if "installation" in serializer.validated_data:
+            installation = _named_installation(request.tenant, serializer.validated_data["installation"], event_type)
+        trials = dispatch.send_robust(request.tenant, event_type, event_data, user=request.user,
+                                      installation=installation)
+        return Response({"event_type": event_type, "event_data": event_data,
+                         "handlers": [outcome(trial) for trial in trials]})
+
+
+class EventCatalogView(APIView):
+    """Every event plugins may subscribe to: its kind, description, payload schema and an example."""
+
+    permission_classes = [role_required(Role.MEMBER)]
+
+    @extend_schema(responses=CatalogEventSerializer(many=True), summary="The event catalog",
+                   description="Every event of this server's catalog, by name: the built-in events and those the "
+                               "host product registered. `example` is valid against `payload_schema`, and is "
+                               "what test-event sends when it is given no `event_data`.")
+    def get(self, request):
+        events = [{"name": spec.name, "kind": spec.kind, "description": spec.description, "source": spec.source,
+                   "payload_schema": spec.payload_schema, "example": spec.example} for spec in all_events()]
+        return Response(CatalogEventSerializer(events, many=True).data)
 
 
 class InvocationListView(APIView):

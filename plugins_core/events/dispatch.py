@@ -13,8 +13,10 @@ Three send modes (``SendMode``):
   others); one installation's handlers one after another, in order.
 * ``CHAINED`` — filters (``send_chained``): each handler receives the value the previous
   one returned; a failing or slow handler is recorded and the value passes on unchanged.
-* ``ROBUST`` — trying handlers out (``send_robust``, test-event): every handler runs now,
-  in order, each outcome is returned; nothing is stored as an event.
+* ``ROBUST`` — trying handlers out (``send_robust``, test-event): every handler (or every
+  handler of one installation) runs now, in order, and each outcome is returned with the
+  events it raised; those are captured by the bridge, so nothing is stored as an event and
+  no other plugin is reached.
 """
 from __future__ import annotations
 
@@ -34,7 +36,7 @@ from plugins_core.invocations import Claim
 from plugins_core.models import Installation, Invocation, InvocationStatus
 
 __all__ = [
-    "Claim", "Handler", "SendMode", "handlers", "record_pending", "run_event_hooks", "send_all", "send_chained",
+    "Claim", "Handler", "SendMode", "Trial", "handlers", "record_pending", "run_event_hooks", "send_all", "send_chained",
     "send_robust", "stalled_invocations", "subscribed_installations",
 ]
 
@@ -59,6 +61,15 @@ class Handler:
     def order(self) -> tuple[int, str, str]:
         """The one order: higher priority first, then the plugin's slug, then the handler."""
         return (-self.subscription.priority, self.installation.plugin.slug, self.subscription.handler)
+
+
+@dataclass(frozen=True)
+class Trial:
+    """One handler's run by ``send_robust``: its recorded invocation and the events it raised,
+    each ``{"event_type", "payload", "source"}`` (none of them stored or dispatched)."""
+
+    record: Invocation
+    emitted: list[dict[str, Any]]
 
 
 _KIND = {SendMode.ALL: "action", SendMode.ROBUST: "action", SendMode.CHAINED: "filter"}
@@ -162,10 +173,21 @@ def send_chained(tenant, name: str, value: Any) -> Any:
 
 # ---- ROBUST: every handler now, every outcome returned
 
-def send_robust(tenant, name: str, payload: Any, *, user=None) -> list[Invocation]:
-    """Run every handler of ``name`` now, in order, each recorded; nothing is stored as an event."""
-    return [runner.invoke(h.installation, kind="hook", name=name, handler=h.name, payload=payload, user=user)
-            for h in handlers(tenant, name, SendMode.ROBUST)]
+def send_robust(tenant, name: str, payload: Any, *, user=None, installation: Installation | None = None) -> list[Trial]:
+    """Run every handler of ``name`` now (only ``installation``'s, when given), in order.
+
+    Each invocation is recorded; the events a handler raises are captured and returned with
+    it, not stored: nothing is stored as an event and nothing is queued.
+    """
+    trials = []
+    for h in handlers(tenant, name, SendMode.ROBUST):
+        if installation is not None and h.installation.pk != installation.pk:
+            continue
+        emitted: list[dict[str, Any]] = []
+        record = runner.invoke(h.installation, kind="hook", name=name, handler=h.name, payload=payload, user=user,
+                               captured=emitted)
+        trials.append(Trial(record, emitted))
+    return trials
 
 
 def run_event_hooks(event: Event, installation: Installation) -> list[Claim]:

@@ -17,7 +17,7 @@ from plugins_core import queue
 from plugins_core.events.catalog import get_event
 from plugins_core.events.models import Event
 
-__all__ = ["EventError", "emit", "emit_from_plugin", "validate_payload"]
+__all__ = ["EventError", "check_plugin_emit", "emit", "emit_from_plugin", "validate_payload"]
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +70,21 @@ def emit_from_plugin(installation, event_type: str, data: dict[str, Any], depth:
     impersonate the product. Chains of plugin emits stop at PLUGYARD_MAX_EMIT_DEPTH levels
     and at PLUGYARD_MAX_EVENTS_PER_ROOT events from one originating event.
     """
+    check_plugin_emit(installation, event_type, data, depth)
+    _check_fanout(event_type, root)
+    event = Event.objects.create(
+        tenant=installation.tenant, type=event_type, payload=data, depth=depth + 1, source_installation=installation,
+        root_id=root,
+    )
+    queue.after_commit(DISPATCH_TASK, event.pk)
+    return {"event_id": event.pk, "event_type": event_type}
+
+
+def check_plugin_emit(installation, event_type: str, data: Any, depth: int) -> None:
+    """Raise EventError unless ``installation`` may raise this event (``emit_from_plugin``'s rules).
+
+    test-event calls it for the emits it captures, so an emit refused for real is refused there too.
+    """
     max_depth = getattr(settings, "PLUGYARD_MAX_EMIT_DEPTH", 5)
     if depth + 1 > max_depth:
         raise EventError("event_type", "emit_depth", f"event chain deeper than {max_depth}; {event_type!r} was not raised")
@@ -83,13 +98,6 @@ def emit_from_plugin(installation, event_type: str, data: dict[str, Any], depth:
         raise EventError("data", "invalid_type", "event data must be a JSON object")
     if get_event(event_type) is not None:
         validate_payload(event_type, data)
-    _check_fanout(event_type, root)
-    event = Event.objects.create(
-        tenant=installation.tenant, type=event_type, payload=data, depth=depth + 1, source_installation=installation,
-        root_id=root,
-    )
-    queue.after_commit(DISPATCH_TASK, event.pk)
-    return {"event_id": event.pk, "event_type": event_type}
 
 
 def _check_fanout(event_type: str, root: int | None) -> None:

@@ -9,6 +9,10 @@ code ``over_budget``, recorded), its arguments checked (→ ``BadArguments`` nam
 argument), its permission checked, and only then its handler runs with the installation's
 tenant — handlers never take a tenant from the plugin.
 
+In capture-emits mode (``captured=[]``, for test-event) the bridge stores and dispatches no
+event: what the plugin raises with ``ctx.emit``, and what host resources raise on its behalf
+(a file it uploads), is checked by the same rules and appended to ``captured`` to be reported.
+
 Permissions come from the table: ``db.*`` and ``api.call`` are resource-dependent — the
 resource's own permission (``devices.read``) or the generic ``db.read`` / ``db.write`` —
 so their handlers check once they know the resource. Budgets are the table's unless the
@@ -35,7 +39,7 @@ from plugyard_sdk.ctx_methods import (
     resolve_budgets,
 )
 
-from plugins_core.events.emit import emit_from_plugin
+from plugins_core.events.emit import check_plugin_emit, emit_from_plugin
 from plugins_core.host import files, llm, mail, resources, storage
 from plugins_core.host import http as host_http
 from plugins_core.host.current import current_bridge, serving
@@ -81,7 +85,8 @@ class InstallationBridge:
     """Serves one installation's ``ctx`` calls (``HostBridge.call(method, args)``)."""
 
     def __init__(self, installation, *, user=None, request=None, invocation=None,
-                 budgets: Mapping[str, int] | None = None) -> None:
+                 budgets: Mapping[str, int] | None = None,
+                 captured: list[dict[str, Any]] | None = None) -> None:
         self.installation = installation
         self.tenant = installation.tenant
         self.user = user
@@ -89,6 +94,9 @@ class InstallationBridge:
         self.invocation = invocation
         self.granted = frozenset(installation.granted_permissions or ())
         self.calls: list[CallRecord] = []
+        #: Capture-emits mode when a list: each event this call raised, ``{"event_type", "payload",
+        #: "source"}``, in order, none of them stored or dispatched. None: events are raised for real.
+        self.captured = captured
         #: This invocation's calls per method against the table's budgets (``budgets``, else
         #: the PLUGYARD_CTX_BUDGETS setting, override them); ``budget.exceeded`` is what was refused.
         self.budget = CallBudget(resolve_budgets(
@@ -285,10 +293,20 @@ class InstallationBridge:
         if size > MAX_EVENT_BYTES:
             raise BadArguments(f"event data is {size} bytes; the limit is {MAX_EVENT_BYTES}")
         try:
+            if self.captured is not None:
+                check_plugin_emit(self.installation, event_type, data, self.depth)
+                self.capture(event_type, data, source="ctx.emit")
+                return {"event_id": None, "event_type": event_type, "captured": True}
             return emit_from_plugin(self.installation, event_type, data, self.depth, root=self.root)
         except ValueError as exc:  # EventError: reserved name, bad payload, chain too deep
             code = getattr(exc, "code", "refused")
             raise Refused(getattr(exc, "message", str(exc)), code=code) from None
+
+    def capture(self, event_type: str, payload: dict[str, Any], *, source: str) -> None:
+        """Keep an event this call raised instead of raising it (capture-emits mode only)."""
+        if self.captured is None:
+            raise RuntimeError("capture() is for a bridge in capture-emits mode (captured=[])")
+        self.captured.append({"event_type": event_type, "payload": payload, "source": source})
 
     # -- storage, config ----------------------------------------------------------------------
 
