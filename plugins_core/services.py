@@ -66,17 +66,16 @@ def upload_package(tenant, user, data: bytes, filename: str) -> UploadResult:
         package = packages.parse_upload(data, filename, scan_timeout_s=budget)
     except PackageInvalid as exc:
         raise InvalidPackage(exc.problems) from None
-    manifest = package.manifest.model_dump(mode="json")
-    manifest_problems = validation.check_package(package)
 
     directory_is_new = not packages.plugin_dir(package.sha256).exists()
     directory = packages.unpack(package)
     stored_name, archive_is_new = None, False
     try:
         report = _load_report(package, directory, max(1.0, budget - (time.monotonic() - started)))
-        findings = validation.check_load_report(manifest, report)
-        if manifest_problems or findings.problems:
-            raise InvalidPackage([*manifest_problems, *findings.problems])
+        # The SDK's one validator, as `plugyard validate` runs it (with the host's catalog).
+        findings = validation.validate(package, report)
+        if findings.problems:
+            raise InvalidPackage(findings.problems)
         stored_name, archive_is_new = packages.store_archive(data, package.sha256, package.archive_format)
         with transaction.atomic():
             result = _record_upload(tenant, user, package, stored_name, len(data), report, findings.warnings)
@@ -127,7 +126,8 @@ def _record_upload(
             sha256=package.sha256,
             size=size,
             load_report=report,
-            warnings=[_problem_dict(p) for p in [*package.warnings, *warnings]],
+            warnings=[_problem_dict(p) for p in warnings],  # the validator's: the scan's and the rules'
+
             webhooks=[spec.model_dump(mode="json") for spec in package.webhooks],
             uploaded_by=user,
         )

@@ -1,12 +1,9 @@
 """A plugin version's webhook files, as the SDK parsed them at upload (``PluginVersion.webhooks``)."""
 from __future__ import annotations
 
-from plugyard_sdk.webhooks import WebhookSpec
+from plugyard_sdk.webhooks import EMIT_WEBHOOK, WebhookSpec
 
 __all__ = ["EMIT_WEBHOOK", "listens_to", "spec_named", "webhooks_of"]
-
-#: The permission an installation needs before any of its webhooks is sent.
-EMIT_WEBHOOK = "emit_webhook"
 
 
 def webhooks_of(version) -> list[WebhookSpec]:

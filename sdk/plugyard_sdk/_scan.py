@@ -1,9 +1,12 @@
-"""Static checks of a plugin's Python files: they parse, and import only what the sandbox allows.
+"""Static checks of a plugin's Python files: they parse, import only what the sandbox allows,
+and name nothing undefined.
 
 This is the early, friendly half of the import barrier: an upload that would fail in the
 sandbox is refused with file and line. The sandbox enforces the same
 `SANDBOX_IMPORT_ALLOWLIST` at run time; runtime-only barriers (``open``, ``eval``…) stay
-there. Standard library only.
+there. Undefined names (pyflakes, with the builtins the sandbox provides) are warnings,
+``undefined_name``: such code loads, and fails only when the line runs. Standard library
+only, plus pyflakes in the checker child.
 
 The sources are untrusted and parsing them is not cheap: 2 MB of ``1+1+1…`` (a few kB
 zipped) costs `ast.parse` over 400 MB. So the scan keeps three limits. A ``.py`` file over
@@ -34,7 +37,7 @@ from .problems import Problem, ProblemCode
 
 __all__ = [
     "MAX_PY_FILE_BYTES", "MAX_PY_TOTAL_BYTES", "SANDBOX_IMPORT_ALLOWLIST", "SCAN_MEMORY_LIMIT",
-    "SCAN_TIMEOUT_S", "check_python_files", "is_allowed_import",
+    "SANDBOX_EXTRA_BUILTINS", "SCAN_TIMEOUT_S", "check_python_files", "is_allowed_import",
 ]  # fmt: skip
 
 MAX_PY_FILE_BYTES: Final = 256 * 1024
@@ -64,6 +67,11 @@ SANDBOX_IMPORT_ALLOWLIST: frozenset[str] = frozenset(
         "src.ext.sdk", "ops_center_sdk", "plugyard_sdk",
     }
 )  # fmt: skip
+
+# Names the jail adds to a plugin's builtins (plugins_core/sandbox/runtime/guard.py,
+# `_COMPAT_BUILTINS`, must say the same; tests/sdk/test_validate_parity.py checks): the
+# undefined-name pass knows them, so a guide's `datetime.now()` with no import passes.
+SANDBOX_EXTRA_BUILTINS: frozenset[str] = frozenset({"datetime"})
 
 # asyncio is allowed for `async def` handlers; these parts of it need processes or sockets.
 _ASYNCIO_BLOCKED = frozenset(
@@ -146,11 +154,31 @@ def _scan(path: str, tree: ast.AST, own: frozenset[str]) -> tuple[list[Problem],
     return problems, warnings
 
 
+def _undefined_names(path: str, tree: ast.AST) -> list[Problem]:
+    """pyflakes' undefined names in one parsed file, as ``undefined_name`` warnings."""
+    try:
+        from pyflakes import checker, messages
+    except ImportError:  # the child found no pyflakes (see `_pyflakes_dir`): no such pass
+        return []
+    kinds = (messages.UndefinedName, messages.UndefinedLocal, messages.UndefinedExport)
+    try:
+        found = checker.Checker(tree, filename=path, builtins=SANDBOX_EXTRA_BUILTINS)
+    except RecursionError:  # code the parser took but pyflakes' walk cannot: a hint less, not a problem
+        return []
+    return [
+        Problem(f"{path}:{m.lineno}", ProblemCode.UNDEFINED_NAME, (m.message % m.message_args) + "; it fails when this line runs")
+        for m in sorted(found.messages, key=lambda m: m.lineno)
+        if isinstance(m, kinds)
+    ]
+
+
 def _check_source(
     path: str, data: bytes, own: frozenset[str]
 ) -> tuple[list[Problem], list[Problem]]:
     try:
-        return _scan(path, ast.parse(data, filename=path), own)
+        tree = ast.parse(data, filename=path)
+        problems, warnings = _scan(path, tree, own)
+        return problems, warnings + _undefined_names(path, tree)
     except SyntaxError as exc:
         return [Problem(f"{path}:{exc.lineno or 0}", ProblemCode.SYNTAX_ERROR, str(exc.msg))], []
     except ValueError as exc:  # e.g. a NUL byte in the source
@@ -193,13 +221,15 @@ class _Capped:
 
 
 # --- the checker child -------------------------------------------------------------------
-# Runs as `python -I -S -c _CHILD_PROGRAM <memory limit> <cpu seconds> <package> <dir>`.
+# Runs as `python -I -S -c _CHILD_PROGRAM <memory limit> <cpu seconds> <package> <dir> <pyflakes dir>`.
 # The limits are set before a byte of the request is read. An empty package object
 # stands in for the package's __init__ (the plugin runtime surface), which would double
 # the start-up time: only this module and `problems` are loaded.
 _CHILD_PROGRAM: Final = """\
 import importlib, sys, types
 limit, cpu_s, package, package_dir = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4]
+if sys.argv[5]:  # -S leaves site-packages out; pyflakes alone is put back
+    sys.path.append(sys.argv[5])
 if sys.platform == "linux":  # the server; on a publisher's laptop only the timeout holds
     import resource
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
@@ -262,6 +292,16 @@ def _why_stopped(status: int) -> str:
     return f"the checker failed with exit status {status}"
 
 
+def _pyflakes_dir() -> str:
+    """The folder holding the ``pyflakes`` package, found without importing it ('' if none)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("pyflakes")
+    if spec is None or not spec.submodule_search_locations:
+        return ""
+    return os.path.dirname(os.path.abspath(list(spec.submodule_search_locations)[0]))
+
+
 def _run_child(
     sources: Mapping[str, bytes],
     own: frozenset[str],
@@ -277,6 +317,7 @@ def _run_child(
     argv = [
         sys.executable, "-I", "-S", "-c", _CHILD_PROGRAM, str(SCAN_MEMORY_LIMIT),
         str(math.ceil(left) + 1), __package__ or "", os.path.dirname(os.path.abspath(__file__)),
+        _pyflakes_dir(),
     ]  # fmt: skip
     # The worker's environment holds the server's secrets; the checker needs none of them.
     env = {

@@ -1,8 +1,10 @@
 """``ops-center-plugin`` / ``plugyard``: scaffold, validate, build and publish a plugin.
 
-``validate`` packs the folder exactly as ``build`` does and runs the server's own
-`read_package` on it, so both give the same answer. Errors end with a message and a
-non-zero exit code, never a traceback.
+``validate`` packs the folder exactly as ``build`` does, reads it with the server's own
+`read_package`, loads the code locally (`inspect_local`) and runs the server's validator
+(`plugyard_sdk.validation.validate`) on the result, against the guides' event catalog: the
+same problems and warnings, with the same codes and fields, as an upload. Errors end with
+a message and a non-zero exit code, never a traceback.
 """
 
 from __future__ import annotations
@@ -23,7 +25,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
+from . import validation
 from ._scaffold import scaffold_files
+from .events import guide_catalog
+from .inspect_local import load_report
 from .manifest import MANIFEST_FILENAMES, parse_manifest
 from .package import PackageLimits, PluginPackage, read_package
 from .problems import PackageInvalid, Problem
@@ -112,11 +117,16 @@ def build_archive(directory: Path) -> tuple[bytes, str]:
 
 
 def _report(
-    package: PluginPackage | None, problems: list[Problem], label: str, out: TextIO
+    package: PluginPackage | None,
+    problems: list[Problem],
+    label: str,
+    out: TextIO,
+    warnings: list[Problem] | None = None,
 ) -> None:
+    shown = warnings if warnings is not None else (package.warnings if package is not None else [])
+    for warning in shown:
+        print(f"  warning: {warning}", file=out)
     if package is not None:
-        for warning in package.warnings:
-            print(f"  warning: {warning}", file=out)
         m = package.manifest
         print(f"OK: {m.slug} {m.version} is valid ({len(package.files)} files)", file=out)
         if m.secrets:
@@ -129,13 +139,22 @@ def _report(
         print(f"  {problem}", file=out)
 
 
-def _check(data: bytes, name: str, out: TextIO) -> PluginPackage:
+def _check(data: bytes, name: str, out: TextIO, *, load: bool = True) -> PluginPackage:
+    """Validate as an upload would; ``load=False`` stops after `read_package` (shape, scan)."""
     try:
         package = read_package(data, name, PackageLimits())
     except PackageInvalid as exc:
         _report(None, exc.problems, f"{name} is invalid", out)
         raise CliError("validation failed", 1) from None
-    _report(package, [], name, out)
+    if not load:
+        _report(package, [], name, out)
+        return package
+    report = load_report(package.files, package.manifest.entry)
+    findings = validation.validate(package, report, guide_catalog())
+    if findings.problems:
+        _report(None, findings.problems, f"{name} is invalid", out, findings.warnings)
+        raise CliError("validation failed", 1)
+    _report(package, [], name, out, findings.warnings)
     return package
 
 

@@ -73,6 +73,7 @@ class ProblemCode(StrEnum):
     # warnings (never make a package invalid)
     IGNORED_FILE = "ignored_file"
     SANDBOX_BLOCKED = "sandbox_blocked"
+    UNDEFINED_NAME = "undefined_name"  # a name no scope, import or builtin defines (pyflakes)
 
 
 @dataclass(frozen=True)

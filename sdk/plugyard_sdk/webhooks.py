@@ -21,6 +21,7 @@ from .problems import PackageInvalid, Problem, ProblemCode, problems_from_pydant
 
 __all__ = [
     "PLACEHOLDER_RE",
+    "EMIT_WEBHOOK",
     "Delivery",
     "Retry",
     "Signing",
@@ -30,6 +31,9 @@ __all__ = [
     "placeholder_problems",
     "render_placeholders",
 ]
+
+#: The permission a package with webhook files needs (checked at upload and before a send).
+EMIT_WEBHOOK = "emit_webhook"
 
 PLACEHOLDER_RE = re.compile(
     r"\$\{(?:SECRET:(?P<secret>[A-Z][A-Z0-9_]{0,63})|(?P<tenant>TENANT_ID))\}"

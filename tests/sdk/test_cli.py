@@ -115,7 +115,13 @@ def test_validate_prints_every_problem_and_exits_1(
 
 
 def test_validate_accepts_an_archive_file(workdir: Path, sbh_files: dict[str, bytes]) -> None:
-    (workdir / "my-plugin.zip").write_bytes(make_zip(sbh_files))
+    # The server refuses webhook files without `emit_webhook`, so validate does too.
+    (workdir / "no-permission.zip").write_bytes(make_zip(sbh_files))
+    assert main(["validate", "no-permission.zip"]) == 1
+    manifest = json.loads(sbh_files["plugin.json"])
+    manifest["permissions"].append("emit_webhook")
+    files = {**sbh_files, "plugin.json": json.dumps(manifest).encode()}
+    (workdir / "my-plugin.zip").write_bytes(make_zip(files))
     assert main(["validate", "my-plugin.zip"]) == 0
 
 

@@ -110,7 +110,7 @@ def test_the_manifest_round_trips_as_json(sbh_files) -> None:
 def test_validate_names_the_secrets_to_set_before_enabling(sbh_files, tmp_path, capsys) -> None:
     from plugyard_sdk.cli import main
 
-    sbh_files["plugin.json"] = sbh_manifest(secrets=["API_KEY"])
+    sbh_files["plugin.json"] = sbh_manifest(secrets=["API_KEY"], permissions=["db.read", "outbound_http", "emit_webhook"])
     for path, data in sbh_files.items():
         (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / path).write_bytes(data)
