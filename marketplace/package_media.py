@@ -9,8 +9,8 @@ its bytes, not only its name, and refused past its size limit.
 Serving keeps one rule against path traversal: a requested name is looked up among the
 names recorded at upload, never joined onto a directory, so ``../../settings.py`` is just a
 name that is not there. SVG can carry script, so every image answers with ``nosniff`` and a
-content security policy that allows no script (and ``sandbox``), as an attachment-free
-inline image.
+content security policy that allows no script (and ``sandbox``): opened on its own, an SVG
+runs nothing; shown in an ``<img>``, browsers run none anyway.
 """
 from __future__ import annotations
 
