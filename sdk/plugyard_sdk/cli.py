@@ -27,8 +27,6 @@ from typing import Any, TextIO
 
 from . import validation
 from ._scaffold import scaffold_files
-from .events import guide_catalog
-from .inspect_local import load_report
 from .manifest import MANIFEST_FILENAMES, parse_manifest
 from .package import PackageLimits, PluginPackage, read_package
 from .problems import PackageInvalid, Problem
@@ -141,17 +139,15 @@ def _report(
 
 def _check(data: bytes, name: str, out: TextIO, *, load: bool = True) -> PluginPackage:
     """Validate as an upload would; ``load=False`` stops after `read_package` (shape, scan)."""
-    try:
-        package = read_package(data, name, PackageLimits())
-    except PackageInvalid as exc:
-        _report(None, exc.problems, f"{name} is invalid", out)
-        raise CliError("validation failed", 1) from None
-    if not load:
-        _report(package, [], name, out)
-        return package
-    report = load_report(package.files, package.manifest.entry)
-    findings = validation.validate(package, report, guide_catalog())
-    if findings.problems:
+    if load:
+        package, findings = validation.validate_archive(data, name)
+    else:
+        try:
+            package = read_package(data, name, PackageLimits())
+            findings = validation.Findings([], list(package.warnings))
+        except PackageInvalid as exc:
+            package, findings = None, validation.Findings(list(exc.problems))
+    if package is None or findings.problems:
         _report(None, findings.problems, f"{name} is invalid", out, findings.warnings)
         raise CliError("validation failed", 1)
     _report(package, [], name, out, findings.warnings)
@@ -224,91 +220,170 @@ def _multipart(field: str, filename: str, data: bytes) -> tuple[bytes, str]:
     )
 
 
+def _detail_line(item: Any) -> str:
+    """One server detail as ``field: message [code]``, whatever keys it carries."""
+    if isinstance(item, dict) and "message" in item:
+        field, code = item.get("field"), item.get("code")
+        text = f"{field}: {item['message']}" if field else str(item["message"])
+        return f"{text} [{code}]" if code else text
+    if isinstance(item, dict):
+        return "; ".join(f"{key}: {_detail_line(value)}" for key, value in item.items())
+    if isinstance(item, list):
+        return "; ".join(_detail_line(value) for value in item)
+    return str(item)
+
+
 def _server_errors(body: Any) -> list[str]:
-    """Readable lines from whatever error shape the server answered with."""
+    """Readable ``field: message [code]`` lines from whatever error shape the server answered."""
     if isinstance(body, dict) and isinstance(body.get("error"), dict):
         # Plugyard's envelope: {"error": {"code", "message", "details": [{field, code, message}]}}
         error = body["error"]
         lines = [f"{error.get('message') or 'error'} [{error.get('code') or '?'}]"]
-        for item in error.get("details") or []:
-            lines.append(str(Problem(**item)) if _is_problem(item) else str(item))
+        lines += [_detail_line(item) for item in error.get("details") or []]
         return lines
     if isinstance(body, dict):
         items = body.get("problems") or body.get("errors")
         if isinstance(items, list):
-            return [str(Problem(**i)) if _is_problem(i) else json.dumps(i) for i in items]
+            return [_detail_line(item) for item in items]
         lines = [str(body["detail"])] if "detail" in body else []
         for key, value in body.items():
             if key not in ("detail", "code", "status"):
                 for text in value if isinstance(value, list) else [value]:
-                    lines.append(f"{key}: {text}")
+                    lines.append(f"{key}: {_detail_line(text)}")
         return lines or [json.dumps(body)]
     if isinstance(body, list):
-        return [str(item) for item in body]
+        return [_detail_line(item) for item in body]
     return [str(body)]
 
 
-def _is_problem(item: Any) -> bool:
-    return isinstance(item, dict) and set(item) == {"field", "code", "message"}
+def _env(*names: str) -> tuple[str, str]:
+    """The first of ``names`` set in the environment: ``(value, name)``; ``("", names[0])`` if none."""
+    for name in names:
+        value = os.environ.get(name, "").strip()
+        if value:
+            return value, name
+    return "", names[0]
 
 
-def _call(
-    url: str, headers: dict[str, str], body: bytes | None, key: str, timeout: float
-) -> tuple[int, Any]:
-    """POST to the API: ``(status, parsed answer)``; the key is masked out of the answer."""
-    request = urllib.request.Request(url, data=body, headers=headers, method="POST")
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            status, text = response.status, response.read().decode("utf-8", "replace")
-    except urllib.error.HTTPError as exc:
-        status, text = exc.code, exc.read().decode("utf-8", "replace")
-    except (urllib.error.URLError, OSError) as exc:
-        reason = getattr(exc, "reason", exc)
-        base = url.split("/api/", 1)[0]
-        raise CliError(f"could not reach {base}: {reason}") from None
-    text = text.replace(key, "***")  # never echo the key, even if the server does
-    try:
-        return status, (json.loads(text) if text else {})
-    except ValueError:
+class _Server:
+    """The Plugyard API at ``base`` for one token: JSON in and out, the key never echoed."""
+
+    def __init__(self, base: str, key: str, url_var: str, timeout: float) -> None:
+        self.base, self.key, self.url_var, self.timeout = base, key, url_var, timeout
+
+    def call(
+        self, method: str, path: str, headers: dict[str, str], body: bytes | None = None
+    ) -> tuple[int, Any]:
+        url = f"{self.base}{path}"
+        headers = {"Authorization": f"Bearer {self.key}", "Accept": "application/json", **headers}
+        request = urllib.request.Request(url, data=body, headers=headers, method=method)
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                status, kind = response.status, response.headers.get("Content-Type", "")
+                text = response.read().decode("utf-8", "replace")
+        except urllib.error.HTTPError as exc:
+            status, kind = exc.code, exc.headers.get("Content-Type", "") if exc.headers else ""
+            text = exc.read().decode("utf-8", "replace")
+        except (urllib.error.URLError, OSError) as exc:
+            reason = getattr(exc, "reason", exc)
+            raise CliError(f"could not reach {self.base} ({self.url_var}): {reason}") from None
+        text = text.replace(self.key, "***")  # never echo the key, even if the server does
+        try:
+            return status, (json.loads(text) if text else {})
+        except ValueError:
+            pass
+        if "html" in kind or text.lstrip()[:1] == "<":
+            # A wrong base URL (one ending in /api, a proxy's page, another site) answers HTML.
+            raise CliError(
+                f"{url} answered HTTP {status} with a web page, not the Plugyard API: set "
+                f"{self.url_var} to the server's address, e.g. http://127.0.0.1:8000 (no /api)"
+            )
         return status, text[:2000]
+
+
+def _api_base(raw: str, name: str) -> str:
+    base = raw.strip().rstrip("/")
+    if not base.startswith(("http://", "https://")):
+        raise CliError(f"{name} must start with http:// or https://, not {base!r}", 2)
+    if base.endswith("/api"):
+        raise CliError(
+            f"{name} is the server's address, without /api: use {base[: -len('/api')]!r}", 2
+        )
+    return base
+
+
+def _tenant_for(server: _Server) -> str | None:
+    """``PLUGYARD_TENANT`` if set, else the token's own tenant (``GET /api/me``)."""
+    tenant = os.environ.get("PLUGYARD_TENANT", "").strip()
+    if tenant:
+        return tenant
+    status, answer = server.call("GET", "/api/me", {})
+    if status == 200 and isinstance(answer, dict) and answer.get("tenant"):
+        return str(answer["tenant"])
+    if status in (401, 403):
+        _refused("the token", status, answer)
+        raise CliError(f"check {_KEY_VARS[0]} (or {_KEY_VARS[1]})")
+    return None  # a server without /api/me: the upload's answer will say what it needs
 
 
 def _refused(what: str, status: int, answer: Any) -> int:
     print(f"The server refused {what} (HTTP {status}):", file=sys.stderr)
-    for line in _server_errors(answer):
+    lines = _server_errors(answer)
+    for line in lines:
         print(f"  {line}", file=sys.stderr)
+    if status in (400, 401, 403) and any("tenant" in line.lower() for line in lines):
+        print(
+            "  hint: set PLUGYARD_TENANT to the slug of the tenant the token belongs to"
+            " (GET /api/me names it)",
+            file=sys.stderr,
+        )
     return 1
 
 
+def _print_warnings(answer: Any) -> None:
+    warnings = answer.get("warnings") if isinstance(answer, dict) else None
+    for warning in warnings or []:
+        print(f"  warning: {_detail_line(warning)}")
+
+
+_URL_VARS = ("OPS_CENTER_API_URL", "PLUGYARD_URL")
+_KEY_VARS = ("OPS_CENTER_API_KEY", "PLUGYARD_TOKEN")
+
+
 def _cmd_publish(args: argparse.Namespace) -> int:
-    base = os.environ.get("OPS_CENTER_API_URL", "").strip().rstrip("/")
-    key = os.environ.get("OPS_CENTER_API_KEY", "").strip()
-    if not base or not key:
-        raise CliError("set OPS_CENTER_API_URL and OPS_CENTER_API_KEY to publish", 2)
-    if not base.startswith(("http://", "https://")):
-        raise CliError(f"OPS_CENTER_API_URL must start with http:// or https://, not {base!r}", 2)
+    raw_base, url_var = _env(*_URL_VARS)
+    key, _ = _env(*_KEY_VARS)
+    if not raw_base or not key:
+        raise CliError(
+            f"set {_URL_VARS[0]} and {_KEY_VARS[0]} (or {_URL_VARS[1]} and {_KEY_VARS[1]}) to publish", 2
+        )
+    server = _Server(_api_base(raw_base, url_var), key, url_var, args.timeout)
     if args.file:
         path = Path(args.file)
         data, name = path.read_bytes(), path.name
     else:
         data, name = build_archive(Path(args.path))
-    _check(data, name, sys.stdout)
-    body, content_type = _multipart("file", name, data)
-    headers = {"Authorization": f"Bearer {key}", "Accept": "application/json"}
-    tenant = os.environ.get("PLUGYARD_TENANT", "").strip()
+    # Shape and scan only: the event catalog is the server's (it may hold events the host
+    # registered), so its rules are its answer, printed below.
+    _check(data, name, sys.stdout, load=False)
+    headers: dict[str, str] = {}
+    tenant = _tenant_for(server)
     if tenant:
         headers["X-Tenant-Slug"] = tenant
-    status, answer = _call(
-        f"{base}/api/plugins/upload", {**headers, "Content-Type": content_type}, body, key, args.timeout
+    body, content_type = _multipart("file", name, data)
+    status, answer = server.call(
+        "POST", "/api/plugins/upload", {**headers, "Content-Type": content_type}, body
     )
     if status >= 400:
         return _refused("the upload", status, answer)
     summary = answer if isinstance(answer, dict) else {}
     ident = summary.get("id", "?")
-    print(f"Published {name} to {base} (HTTP {status}, id {ident})")
+    where = f" for tenant {tenant}" if tenant else ""
+    print(f"Published {name} to {server.base}{where} (HTTP {status}, id {ident})")
+    _print_warnings(answer)
     if not args.submit:
         return 0
-    status, answer = _call(f"{base}/api/plugins/{ident}/submit", headers, b"", key, args.timeout)
+    status, answer = server.call("POST", f"/api/plugins/{ident}/submit", headers, b"")
     if status >= 400:
         return _refused("the review request", status, answer)
     listing = (answer.get("listing") if isinstance(answer, dict) else None) or {}
@@ -351,7 +426,8 @@ def _parser() -> argparse.ArgumentParser:
     build.add_argument("--out", help="output folder (default: DIR/dist)")
     build.set_defaults(run=_cmd_build)
     publish = commands.add_parser(
-        "publish", help="upload to OPS_CENTER_API_URL with OPS_CENTER_API_KEY"
+        "publish",
+        help="upload to OPS_CENTER_API_URL with OPS_CENTER_API_KEY (tenant: the token's, or PLUGYARD_TENANT)",
     )
     publish.add_argument("path", nargs="?", default=".", metavar="DIR")
     publish.add_argument("--file", help="upload this archive instead of building DIR")

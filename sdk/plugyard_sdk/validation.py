@@ -22,12 +22,15 @@ from typing import Any
 
 from . import routing
 from ._documents import load_yaml
-from .events import Catalog
-from .package import PluginPackage
-from .problems import Problem, ProblemCode
+from .events import Catalog, guide_catalog
+from .package import PackageLimits, PluginPackage, read_package
+from .problems import PackageInvalid, Problem, ProblemCode
 from .webhooks import EMIT_WEBHOOK
 
-__all__ = ["Code", "Findings", "check_load_report", "check_package", "subscriptions_from", "validate"]
+__all__ = [
+    "Code", "Findings", "check_load_report", "check_package", "subscriptions_from", "validate",
+    "validate_archive",
+]  # fmt: skip
 
 
 class Code(StrEnum):
@@ -221,3 +224,20 @@ def validate(package: PluginPackage, report: Mapping[str, Any], catalog: Catalog
     manifest = package.manifest.model_dump(mode="json")
     loaded = check_load_report(manifest, report, catalog)
     return Findings([*check_package(package, catalog), *loaded.problems], [*package.warnings, *loaded.warnings])
+
+
+def validate_archive(
+    data: bytes, filename: str, *, catalog: Catalog | None = None, limits: PackageLimits | None = None
+) -> tuple[PluginPackage | None, Findings]:
+    """What ``plugyard validate`` answers for an archive: `read_package`, then the code loaded
+    locally (`inspect_local.load_report`), then `validate` against ``catalog`` (by default
+    `guide_catalog`). ``(None, findings)`` when `read_package` refused it already.
+    """
+    from .inspect_local import load_report  # here, not at the top: the server never loads locally
+
+    try:
+        package = read_package(data, filename, limits or PackageLimits())
+    except PackageInvalid as exc:
+        return None, Findings(list(exc.problems))
+    report = load_report(package.files, package.manifest.entry)
+    return package, validate(package, report, catalog or guide_catalog())
