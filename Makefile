@@ -24,7 +24,7 @@ run: $(VENV)/installed
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py collectstatic --noinput -v 0
 	$(PY) manage.py load_demo
-	DEBUG=true $(PY) -m config.supervise Procfile --port $(PORT)
+	DEBUG=true PLUGYARD_WEBHOOKS_ALLOW_LOOPBACK=true $(PY) -m config.supervise Procfile --port $(PORT)
 
 # The whole suite twice: on the embedded defaults (SQLite, filesystem broker), then on a
 # real PostgreSQL and Redis. pytest's "no tests ran" (exit 5) fails the run.

@@ -316,6 +316,9 @@ PLUGYARD_WEBHOOKS = {
     "timeout_s": env_int("PLUGYARD_WEBHOOK_TIMEOUT", 10),
     "lease_s": env_int("PLUGYARD_WEBHOOK_LEASE_S", 120),
 }
+# Local development only: webhook deliveries (not ctx.http) may go to loopback receivers on any
+# port. Honoured only when DEBUG is on, too; `make run` sets both.
+PLUGYARD_WEBHOOKS_ALLOW_LOOPBACK = env_bool("PLUGYARD_WEBHOOKS_ALLOW_LOOPBACK", False)
 # How long invocation logs are kept (manage.py prune_invocations).
 PLUGYARD_INVOCATION_RETENTION_DAYS = env_int("PLUGYARD_INVOCATION_RETENTION_DAYS", 30)
 # GET /metrics (Prometheus) is off (404) unless set; then it wants "Authorization: Bearer <this>".

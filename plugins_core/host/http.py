@@ -16,6 +16,11 @@ For every hop (the first request and each redirect) the host:
 6. streams the response and stops at ``max_response_bytes`` and the overall deadline.
 
 A refused target is never contacted. Every refusal says why.
+
+One exception, never for ``ctx.http``: a caller may pass a policy with ``loopback_any_port``
+(webhook deliveries do, only with DEBUG on and PLUGYARD_WEBHOOKS_ALLOW_LOOPBACK set), which
+lets a name whose every address is loopback be reached on any port — a receiver on the
+developer's own machine. Private and other non-public addresses are still refused.
 """
 from __future__ import annotations
 
@@ -37,7 +42,7 @@ from urllib3.util import connection as urllib3_connection
 
 from plugins_core.host.errors import BadArguments, QuotaExceeded, Refused, UpstreamError
 
-__all__ = ["HttpSettings", "check_address", "domain_matches", "http_settings", "request"]
+__all__ = ["HttpSettings", "check_address", "domain_matches", "http_settings", "is_loopback", "request"]
 
 METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
@@ -62,6 +67,8 @@ class HttpSettings:
     ports: frozenset[int]
     ca_bundle: str | None
     private_exceptions: frozenset[str]
+    #: Loopback receivers on any port (local development; see the module docstring).
+    loopback_any_port: bool = False
 
 
 def http_settings() -> HttpSettings:
@@ -193,13 +200,16 @@ def vet(url: Any, approved: list[str], policy: HttpSettings) -> Target:
         raise Refused(f"{url!r} has no host")
     host = _normalise_host(parts.hostname)
     port = port or (443 if scheme == "https" else 80)
-    if port not in policy.ports:
-        allowed = ", ".join(str(p) for p in sorted(policy.ports))
-        raise Refused(f"port {port} is not allowed; allowed ports: {allowed}")
+    if port not in policy.ports and not policy.loopback_any_port:
+        raise _port_refused(port, policy)
     _check_name(host, approved, policy)
     addresses = [host] if _is_ip_literal(host) else _resolve(host, port)
     if not addresses:
         raise UpstreamError(f"{host} has no addresses")
+    if policy.loopback_any_port and all(is_loopback(address) for address in addresses):
+        return Target(url=url, scheme=scheme, host=host, port=port, address=addresses[0])
+    if port not in policy.ports:
+        raise _port_refused(port, policy)
     for address in addresses:
         if f"{address}:{port}" in policy.private_exceptions:
             continue
@@ -208,6 +218,21 @@ def vet(url: Any, approved: list[str], policy: HttpSettings) -> Target:
             what = f"{host} is" if address == host else f"{host} resolves to {address},"
             raise Refused(f"{what} {reason}; plugins may only reach public addresses")
     return Target(url=url, scheme=scheme, host=host, port=port, address=addresses[0])
+
+
+def is_loopback(address: str) -> bool:
+    """Whether ``address`` is a loopback IP (127.0.0.0/8, ::1, or IPv4 loopback mapped into IPv6)."""
+    try:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return False
+    mapped = ip.ipv4_mapped if isinstance(ip, ipaddress.IPv6Address) else None
+    return ip.is_loopback or bool(mapped and mapped.is_loopback)
+
+
+def _port_refused(port: int, policy: HttpSettings) -> Refused:
+    allowed = ", ".join(str(p) for p in sorted(policy.ports))
+    return Refused(f"port {port} is not allowed; allowed ports: {allowed}")
 
 
 # --- transport: connect to the vetted address --------------------------------------------------
@@ -359,9 +384,12 @@ def request(
     json: Any = None,
     data: Any = None,
     timeout: Any = None,
+    policy: HttpSettings | None = None,
 ) -> dict[str, Any]:
-    """Make the request for a plugin; returns ``{status, status_code, headers, url, body, body_encoding, text}``."""
-    policy = http_settings()
+    """Make the request for a plugin; returns ``{status, status_code, headers, url, body, body_encoding, text}``.
+
+    ``policy`` is the platform's (``http_settings()``) unless a caller passes one of its own."""
+    policy = policy or http_settings()
     verb = method.upper() if isinstance(method, str) else ""
     if verb not in METHODS:
         raise BadArguments(f"the HTTP method {method!r} is not allowed; use one of {', '.join(sorted(METHODS))}")

@@ -8,9 +8,15 @@ that outlives its lease (a killed worker) counts as made.
 Outcomes: 2xx succeeds; a network error, a timeout, 429 or 5xx is retried after a backoff
 until ``max_attempts``; anything else (another status, a refused address, a missing secret,
 a failing transform) fails the delivery at once, since retrying cannot change it.
+
+Receivers on loopback (a developer's own machine, as on ``make run``) are refused like any
+other non-public address, unless DEBUG is on *and* PLUGYARD_WEBHOOKS_ALLOW_LOOPBACK is set:
+then a delivery may go to a loopback address on any port (``_http_policy``). The rule is
+the deliveries' only; ``ctx.http`` never reaches loopback.
 """
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import secrets as token_source
 import time
@@ -183,12 +189,12 @@ def _send(delivery: WebhookDelivery, attempt: WebhookAttempt, rendered: Rendered
     try:
         with redacting_logs(rendered):
             response = host_http.request(approved, "POST", rendered.url, headers=headers, data=delivery.body,
-                                         timeout=float(_config()["timeout_s"]))
+                                         timeout=float(_config()["timeout_s"]), policy=_http_policy(rendered.url))
     except UpstreamError as exc:  # network error or timeout: worth another try
         attempt.error = rendered.redact(str(exc))
         return DeliveryStatus.RETRYING, backoff(policy, delivery.attempts)
     except HostCallError as exc:  # refused target, bad header, body too large: retrying cannot help
-        attempt.error = rendered.redact(str(exc))
+        attempt.error = rendered.redact(str(exc)) + _loopback_hint(rendered.url)
         return DeliveryStatus.FAILED, None
     code = int(response["status_code"])
     attempt.status_code = code
@@ -200,6 +206,41 @@ def _send(delivery: WebhookDelivery, attempt: WebhookAttempt, rendered: Rendered
         return DeliveryStatus.RETRYING, max(backoff(policy, delivery.attempts), _retry_after(response))
     attempt.error = f"the receiver answered {code}; not retried"
     return DeliveryStatus.FAILED, None
+
+
+LOOPBACK_SETTING = "PLUGYARD_WEBHOOKS_ALLOW_LOOPBACK"
+
+
+def _loopback_allowed() -> bool:
+    return bool(getattr(settings, LOOPBACK_SETTING, False)) and settings.DEBUG
+
+
+def _http_policy(url: str) -> host_http.HttpSettings:
+    """The platform's outbound policy; for a loopback receiver, loopback on any port when
+    DEBUG and PLUGYARD_WEBHOOKS_ALLOW_LOOPBACK are both on."""
+    policy = host_http.http_settings()
+    if _names_loopback(url) and _loopback_allowed():
+        return dataclasses.replace(policy, loopback_any_port=True)
+    return policy
+
+
+def _loopback_hint(url: str) -> str:
+    """What to add to a refusal of a loopback receiver: how (and when) it could be allowed."""
+    if not _names_loopback(url) or _loopback_allowed():
+        return ""
+    if getattr(settings, LOOPBACK_SETTING, False):
+        return f" ({LOOPBACK_SETTING} is set, but it is honoured only with DEBUG on)"
+    return f" (for a receiver on this machine in development, set {LOOPBACK_SETTING}=true with DEBUG on; make run does)"
+
+
+def _names_loopback(url: str) -> bool:
+    """Whether the URL's host is a loopback address or ``localhost`` (resolved again, and every
+    address checked, by ``host_http.vet``)."""
+    try:
+        host = (urlsplit(url).hostname or "").rstrip(".").lower()
+    except ValueError:
+        return False
+    return host == "localhost" or host.endswith(".localhost") or host_http.is_loopback(host)
 
 
 def _own_host(url: str) -> list[str]:

@@ -14,6 +14,7 @@ from tests.host import servers
 PLUGINS = Path(__file__).parent / "plugins"
 SIGNING_KEY = "whsec_" + "c2VjcmV0LXNpZ25pbmcta2V5LWZvci10ZXN0cw=="  # base64 of a test key
 URL_TOKEN = "T0k3n-in-the-path-9f8e7d"  # the secret part of the receiver's URL
+BUILD = {"build_id": 42, "status": "success", "project_name": "api", "created_at": "2025-01-02T03:04:05Z"}
 
 
 def guide_files(changes: dict[str, bytes | None] | None = None) -> dict[str, bytes]:
@@ -88,6 +89,35 @@ def queued(monkeypatch) -> list[tuple[int, str]]:
 
     monkeypatch.setattr(queue, "now", now)
     return sent
+
+
+@pytest.fixture
+def dispatch(queued, django_capture_on_commit_callbacks):
+    """Raise ``build.completed`` and run its dispatch as the worker would; returns the event."""
+    from plugins_core.events.emit import emit
+    from plugins_core.events.tasks import dispatch_event
+
+    def run(tenant, event_type="build.completed", payload=BUILD):
+        event = emit(tenant, event_type, payload)
+        with django_capture_on_commit_callbacks(execute=True):
+            dispatch_event(event.pk)
+        return event
+    return run
+
+
+@pytest.fixture
+def work(queued, django_capture_on_commit_callbacks):
+    """Run every queued attempt, as a worker would; returns how many ran."""
+    from plugins_core.webhooks.tasks import deliver_webhook
+
+    def run() -> int:
+        count = 0
+        while queued:
+            with django_capture_on_commit_callbacks(execute=True):
+                deliver_webhook(*queued.pop(0))
+            count += 1
+        return count
+    return run
 
 
 @pytest.fixture

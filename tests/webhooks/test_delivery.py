@@ -9,42 +9,14 @@ import pytest
 from django.forms.models import model_to_dict
 from plugyard_sdk.signing import verify
 
-from plugins_core.events.emit import emit
 from plugins_core.events.tasks import dispatch_event
 from plugins_core.models import Invocation
 from plugins_core.webhooks import delivery as delivery_module
 from plugins_core.webhooks.models import WebhookAttempt, WebhookDelivery
 from plugins_core.webhooks.tasks import deliver_webhook, send_due_webhooks
-from tests.webhooks.conftest import SIGNING_KEY, URL_TOKEN, guide_files
+from tests.webhooks.conftest import BUILD, SIGNING_KEY, URL_TOKEN, guide_files
 
 pytestmark = pytest.mark.django_db
-
-BUILD = {"build_id": 42, "status": "success", "project_name": "api", "created_at": "2025-01-02T03:04:05Z"}
-
-
-@pytest.fixture
-def dispatch(queued, django_capture_on_commit_callbacks):
-    """Raise ``build.completed`` and run its dispatch as the worker would; returns the event."""
-    def run(tenant, event_type="build.completed", payload=BUILD):
-        event = emit(tenant, event_type, payload)
-        with django_capture_on_commit_callbacks(execute=True):
-            dispatch_event(event.pk)
-        return event
-    return run
-
-
-@pytest.fixture
-def work(queued, django_capture_on_commit_callbacks):
-    """Run every queued attempt, as a worker would; returns how many ran."""
-    def run() -> int:
-        count = 0
-        while queued:
-            with django_capture_on_commit_callbacks(execute=True):
-                deliver_webhook(*queued.pop(0))
-            count += 1
-        return count
-    return run
-
 
 def sweep(queued) -> int:
     send_due_webhooks()
