@@ -1,4 +1,5 @@
-"""The plugin API: upload, list, detail, enable, disable, uninstall, secrets, config, submit.
+"""The plugin API: upload, list, detail, enable, disable, uninstall, secrets, config, submit,
+and ``GET /api/me`` (whom a token speaks for: what ``plugyard publish`` asks first).
 
 The marketplace listing (``listing`` in the detail, and ``submit``) comes from whichever
 app answers ``plugins_core.signals.listing_state`` / ``review_requested``: plugins_core
@@ -8,8 +9,8 @@ from __future__ import annotations
 
 from django.db import transaction
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import OpenApiResponse, extend_schema
-from rest_framework import status
+from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from rest_framework import serializers, status
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -24,7 +25,8 @@ from plugins_core.serializers import (
     SecretValueSerializer,
     UploadSerializer,
 )
-from tenants.models import Role
+from tenants.auth import TokenOnlyAuthentication
+from tenants.models import Membership, Role
 from tenants.permissions import IsTenantMember, role_required
 from tenants.scoping import TenantScopedViewMixin
 
@@ -36,6 +38,7 @@ __all__ = [
     "InstallationListView",
     "InstallationSecretView",
     "InstallationSubmitView",
+    "MeView",
     "UploadView",
 ]
 
@@ -59,6 +62,36 @@ class InstallationScoped(TenantScopedViewMixin, APIView):
     def respond(self, installation: Installation, code: int = status.HTTP_200_OK) -> Response:
         installation = self.get_installation(installation.pk)
         return Response(InstallationSerializer(installation).data, status=code)
+
+
+class MeView(APIView):
+    """Whom the token speaks for; the one call that needs no ``X-Tenant-Slug``."""
+
+    authentication_classes = [TokenOnlyAuthentication]
+    permission_classes = [IsTenantMember]
+
+    @extend_schema(
+        responses=inline_serializer("Me", {
+            "user": inline_serializer("MeUser", {
+                "id": serializers.IntegerField(), "username": serializers.CharField(),
+                "email": serializers.EmailField(),
+            }),
+            "tenant": serializers.CharField(help_text="The slug of the tenant the token belongs to: send it as X-Tenant-Slug."),
+            "role": serializers.ChoiceField(choices=Role.choices, help_text="The token's role in that tenant."),
+            "tenants": serializers.ListField(child=serializers.CharField(), help_text="Every tenant the token's user belongs to."),
+        }),
+        summary="The token's user, tenant and role (X-Tenant-Slug optional here)",
+        description="Answers for the bearer token alone, so a client (`plugyard publish`) can find the "
+                    "X-Tenant-Slug every other call needs. When the header is sent, it must name the token's tenant.",
+    )
+    def get(self, request):
+        membership = request.membership
+        user = membership.user
+        tenants = Membership.objects.filter(user=user).values_list("tenant__slug", flat=True).order_by("tenant__slug")
+        return Response({
+            "user": {"id": user.pk, "username": user.get_username(), "email": user.email},
+            "tenant": membership.tenant.slug, "role": membership.role, "tenants": list(tenants),
+        })
 
 
 class InstallationListView(InstallationScoped):

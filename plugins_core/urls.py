@@ -11,6 +11,7 @@ urlpatterns = [
     # <str:>, not <int:>: a non-integer id is a 400 naming it, not a 404 from the resolver.
     path("events/<str:pk>", events_api.EventDetailView.as_view(), name="event-detail"),
     path("invocations", events_api.TenantInvocationListView.as_view(), name="invocation-list"),
+    path("me", api.MeView.as_view(), name="me"),
     path("plugins/", api.InstallationListView.as_view(), name="plugin-list"),
     path("plugins/upload", api.UploadView.as_view(), name="plugin-upload"),
     path("plugins/test-event", events_api.TestEventView.as_view(), name="plugin-test-event"),
