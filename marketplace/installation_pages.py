@@ -9,7 +9,13 @@ answers with, uninstalling through the one uninstall.
 
 Secret values only travel one way: typed into a password input, posted, encrypted. The
 page says "set" or "not set"; the views are marked so Django's error reports mask the
-posted values and their locals.
+posted values and their locals. Each set secret has its own Remove button (a POST of its
+name only, never a value).
+
+A version that asks for more than was granted (``permission_diff``) keeps running with
+the grant; the page shows the difference and admins approve it with the one consent path,
+``services.enable``. A paid listing's entitlement (``marketplace.entitlements``) is shown
+with its trial's end, and a refused one is in the readiness list like a missing setting.
 """
 from __future__ import annotations
 
@@ -25,18 +31,22 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from marketplace.activity import activity_page
 from marketplace.config_form import ConfigForm
+from marketplace.entitlements import FIELD as ENTITLEMENT_FIELD
+from marketplace.entitlements import decision_for
 from marketplace.forms import ActivityFilterForm, SecretsForm
-from marketplace.models import ListingStatus
+from marketplace.models import Entitlement, ListingStatus
 from marketplace.views import TenantContext, render_page, tenant_page
 from plugins_core import secrets, services
 from plugins_core.errors import InvalidConfig, NotReady
 from plugins_core.models import Installation, PluginVersion
 from plugins_core.readiness import Missing
+from plugins_core.secrets import SECRET_NAME_RE
 
 __all__ = [
     "disable_installation",
     "enable_installation",
     "installation_page",
+    "remove_secret",
     "save_secrets",
     "save_settings",
     "uninstall_installation",
@@ -64,7 +74,17 @@ def _page_url(installation: Installation, anchor: str = "") -> str:
 
 
 def _anchor(missing: Missing) -> str:
+    if missing.field == ENTITLEMENT_FIELD:
+        return "entitlement"
     return f"setting-{missing.name}" if missing.kind == "config" else f"secret-{missing.name}"
+
+
+def _pending(installation: Installation) -> Any:
+    """The grant difference worth asking about: only once something was granted or it runs
+    (before the first enable, the Enable button itself lists what it grants)."""
+    change = services.pending_grant(installation)
+    granted_before = installation.enabled or installation.granted_permissions or installation.approved_domains
+    return change if granted_before and not change.empty else None
 
 
 def _render_installation(
@@ -93,7 +113,12 @@ def _render_installation(
         chosen = filters.cleaned_data.get("status", "") if filters.is_bound else ""
         page, rows = activity_page(installation, kind, chosen, request.GET.get("page"))
     listing = getattr(installation.plugin, "listing", None)
+    needed_names = {secret.name for secret in readiness.secrets}
     context: dict[str, Any] = {
+        "pending": _pending(installation),
+        "entitlement": decision_for(installation),
+        "entitlement_row": Entitlement.objects.for_tenant(ctx.tenant).filter(listing=listing).first() if listing else None,
+        "unused_secrets": sorted(readiness.secrets_set - needed_names),
         "installation": installation,
         "plugin": installation.plugin,
         "listed": listing is not None and listing.status == ListingStatus.PUBLISHED,
@@ -195,6 +220,31 @@ def save_secrets(request: HttpRequest, ctx: TenantContext, pk: int) -> HttpRespo
     return redirect(_page_url(installation, "secrets"))
 
 
+@sensitive_post_parameters()
+@require_POST
+@tenant_page
+def remove_secret(request: HttpRequest, ctx: TenantContext, pk: int, name: str) -> HttpResponse:
+    """Delete one stored secret (its name in the URL; no value is posted or shown)."""
+    installation = _installation(ctx, pk)
+    ctx.require_admin("remove a plugin's secrets")
+    if not SECRET_NAME_RE.fullmatch(name):
+        return render_page(request, ctx, "marketplace/error.html", {
+            "title": "Not a secret's name", "status_code": 400,
+            "message": "A secret's name is letters, digits and underscores, not starting with a digit; nothing was removed.",
+            "action_url": _page_url(installation, "secrets"), "action_label": f"Open {installation.plugin.name}",
+        }, status=400)
+    with transaction.atomic():
+        removed = secrets.delete_secret(installation, name)
+    if not removed:
+        raise Http404(f"{installation.plugin.name} has no secret {name} set (it may have been removed already); "
+                      "nothing was removed.")
+    needed = any(secret.name == name for secret in services.installation_readiness(installation).secrets)
+    after = (" It is still enabled: whatever uses it fails until you set a new value." if installation.enabled and needed
+             else " It must be set again before the plugin can be enabled." if needed else "")
+    messages.success(request, f"Removed the secret {name} of {installation.plugin.name}.{after}")
+    return redirect(_page_url(installation, "secrets"))
+
+
 # --------------------------------------------------------------------------- switch
 
 
@@ -211,6 +261,7 @@ def enable_installation(request: HttpRequest, ctx: TenantContext, pk: int) -> Ht
     """Enable, granting what the version asks for; refused (400) while something is missing."""
     installation = _installation(ctx, pk)
     ctx.require_admin("enable or disable plugins")
+    was_enabled = installation.enabled
     try:
         with transaction.atomic():
             services.enable(installation)
@@ -219,7 +270,11 @@ def enable_installation(request: HttpRequest, ctx: TenantContext, pk: int) -> Ht
         refused = [Missing(d["field"], d["code"], d["message"]) for d in exc.details]
         return _render_installation(request, ctx, installation, refused=refused, status=400)
     granted = ", ".join(installation.granted_permissions) or "no permissions"
-    messages.success(request, f"Enabled {installation.plugin.name}; it was granted {granted}.")
+    domains = ", ".join(installation.approved_domains)
+    also = f" and may call {domains}" if domains else ""
+    verb = "Approved what" if was_enabled else "Enabled"
+    subject = f"{installation.plugin.name} {installation.version.version} asks for" if was_enabled else installation.plugin.name
+    messages.success(request, f"{verb} {subject}; it was granted {granted}{also}.")
     return _back(request, installation)
 
 

@@ -15,6 +15,7 @@ urlpatterns = [
     path("installed/<int:pk>/", installation_pages.installation_page, name="installation"),
     path("installed/<int:pk>/settings/", installation_pages.save_settings, name="settings"),
     path("installed/<int:pk>/secrets/", installation_pages.save_secrets, name="secrets"),
+    path("installed/<int:pk>/secrets/<str:name>/remove/", installation_pages.remove_secret, name="remove-secret"),
     path("installed/<int:pk>/enable/", installation_pages.enable_installation, name="enable"),
     path("installed/<int:pk>/disable/", installation_pages.disable_installation, name="disable"),
     path("installed/<int:pk>/uninstall/", installation_pages.uninstall_installation, name="uninstall"),
