@@ -44,6 +44,13 @@ bench: $(VENV)/installed
 		|| echo "bench: could not install wrk (apt-get install wrk); the route benchmark will say so"; }
 	$(PY) bench/run_all.py
 
+# The SDK as a wheel (dist/plugyard_sdk-<version>-py3-none-any.whl), for plugin authors'
+# venvs: `pip install dist/plugyard_sdk-*.whl` (its dependencies come from PyPI).
+.PHONY: sdk
+sdk: $(VENV)/installed
+	$(PY) -m pip wheel -q --no-deps --wheel-dir dist ./sdk
+	@ls dist/plugyard_sdk-*.whl
+
 # ruff, then the import layers of ../shared/DESIGN.md ("Layering"), as .importlinter states them.
 lint: $(VENV)/installed
 	$(VENV)/bin/ruff check .

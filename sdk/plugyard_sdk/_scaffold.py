@@ -6,6 +6,7 @@ Each template passes ``validate`` as written; ``tests/`` is left out of built pa
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Literal
 
 __all__ = ["scaffold_files"]
@@ -164,6 +165,20 @@ ops-center-plugin publish   # needs OPS_CENTER_API_URL and OPS_CENTER_API_KEY
 """
 
 
+def _requirements() -> str:
+    """A requirements.txt that installs in a fresh venv: ``plugyard-sdk`` is on no index, so
+    it names the SDK's own folder when this SDK runs from a Plugyard checkout."""
+    sdk_dir = Path(__file__).resolve().parent.parent
+    head = (
+        "# The Plugyard SDK is not on a package index. Install it from the Plugyard checkout's\n"
+        "# sdk/ folder, or from the wheel `make sdk` builds there (dist/plugyard_sdk-*.whl):\n"
+        "#   plugyard-sdk @ file:///path/to/plugyard/dist/plugyard_sdk-0.1.0-py3-none-any.whl\n"
+    )
+    if (sdk_dir / "pyproject.toml").is_file() and (sdk_dir / "plugyard_sdk").is_dir():
+        return f"{head}plugyard-sdk @ {sdk_dir.as_uri()}\npytest\n"
+    return f"{head}# (this SDK was installed from a wheel: point the line below at it)\nplugyard-sdk\npytest\n"
+
+
 def scaffold_files(
     slug: str,
     *,
@@ -188,7 +203,7 @@ def scaffold_files(
     }
     files = {
         "README.md": _README.format(**values),
-        "requirements.txt": "plugyard-sdk\npytest\n",
+        "requirements.txt": _requirements(),
         ".gitignore": "dist/\n__pycache__/\n.pytest_cache/\n",
         "tests/conftest.py": _CONFTEST,
     }

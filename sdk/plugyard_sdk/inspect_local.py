@@ -3,7 +3,8 @@
 The server loads an upload in the sandbox and compares what it registered with its
 manifest (`plugyard_sdk.validation.check_load_report`). ``plugyard validate`` needs the
 same report offline, so this loads the package's files in a child interpreter (a hang or a
-crash in module code costs a timeout, not the CLI) with the sandbox's extra builtins, and
+crash in module code costs a timeout, not the CLI) with the sandbox's extra builtins
+(`plugin_builtins`), and
 collects the registrations with the runtime's one `collect`. The report has the sandbox's
 shape: ``hooks``, ``routes``, ``jobs``, ``lifecycle``, ``functions``, ``plugin``, and
 ``errors`` (``{message, type, file, line}``, files relative to the package).
@@ -23,19 +24,17 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Final
 
-from ._scan import SANDBOX_EXTRA_BUILTINS
-
 __all__ = ["LOAD_TIMEOUT_S", "load_report"]
 
 LOAD_TIMEOUT_S: Final = 10.0  # the sandbox's load_timeout_s
 
-# argv: <plugin dir> <entry> <sdk dir> <extra builtins, comma-separated>
+# argv: <plugin dir> <entry> <sdk dir>
 _CHILD_PROGRAM: Final = r"""
-import builtins, datetime, importlib, json, os, sys, traceback
-root, entry, sdk_dir, extra = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
+import importlib, json, os, sys, traceback
+root, entry, sdk_dir = sys.argv[1], sys.argv[2], sys.argv[3]
 sys.path[:0] = [root, sdk_dir]
-for name in filter(None, extra.split(",")):
-    setattr(builtins, name, getattr(datetime, name))
+from plugyard_sdk.plugin_builtins import install
+install()  # the names the sandbox gives every plugin module
 module_name = entry[:-3].replace("/", ".") if entry.endswith(".py") else entry
 try:
     from plugyard_sdk._collect import collect
@@ -76,8 +75,7 @@ def load_report(
             target = Path(root, path)
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(data)
-        argv = [sys.executable, "-I", "-B", "-c", _CHILD_PROGRAM, root, entry, sdk_dir,
-                ",".join(sorted(SANDBOX_EXTRA_BUILTINS))]  # fmt: skip
+        argv = [sys.executable, "-I", "-B", "-c", _CHILD_PROGRAM, root, entry, sdk_dir]
         try:
             done = subprocess.run(argv, capture_output=True, timeout=timeout, check=False, cwd=root)
         except subprocess.TimeoutExpired:
