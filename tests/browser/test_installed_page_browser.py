@@ -63,10 +63,12 @@ def test_an_admin_sets_up_enables_watches_and_uninstalls_a_plugin(live_server, w
     page.get_by_role("button", name="Sign in").click()
     page.wait_for_url(f"{base}/plugins/weather-feed/")
 
-    # Install from the listing, then open the installed plugin's page.
+    # Install from the listing, confirming on the consent page: it lands on the plugin's page.
+    page.get_by_role("link", name="Install for Acme Corp").click()
+    page.wait_for_url(f"{base}/plugins/weather-feed/install/")
+    assert "api.weather.example" in page.locator("#consent-domains").inner_text()
     page.get_by_role("button", name="Install for Acme Corp").click()
-    page.wait_for_url(f"{base}/installed/*")
-    page.get_by_role("link", name="Settings and activity of Weather Feed").click()
+    page.wait_for_url(f"{base}/installed/*/")
     installation = Installation.objects.for_tenant(admin.tenant).get(plugin__slug="weather-feed")
     page.wait_for_url(f"{base}/installed/{installation.pk}/")
     page.get_by_role("heading", level=1, name="Weather Feed").wait_for()

@@ -138,11 +138,19 @@ def test_an_admin_finds_installs_and_enables_a_plugin(live_server, marketplace, 
     assert page.get_by_text("/ext/invoice-sync/status").is_visible()
     _screenshot(page, tmp_path, "detail")
 
-    # Installing lands on the Installed page with the new installation, switched off.
+    # Install asks for consent first: what it may do and cost, then an explicit confirm.
+    page.get_by_role("link", name="Install for Acme Corp").click()
+    page.wait_for_url(f"{base}/plugins/invoice-sync/install/")
+    assert page.get_by_role("heading", level=1).inner_text() == "Install Invoice Sync 1.0.0?"
+    assert "$9.00 one-time" in page.locator("#consent-price").inner_text()
+    _screenshot(page, tmp_path, "consent")
     page.get_by_role("button", name="Install for Acme Corp").click()
-    page.wait_for_url(f"{base}/installed/*")
-    row = page.locator(".install-row", has_text="Invoice Sync")
+
+    # Confirming lands on its page, switched off; the Installed page lists it.
+    page.wait_for_url(f"{base}/installed/*/")
     assert page.get_by_text("Installed Invoice Sync 1.0.0").is_visible()
+    page.goto(f"{base}/installed/")
+    row = page.locator(".install-row", has_text="Invoice Sync")
     assert row.locator(".badge").inner_text() == "Disabled"
     installation = Installation.objects.for_tenant(admin.tenant).get(plugin__slug="invoice-sync")
     assert installation.enabled is False
@@ -172,4 +180,4 @@ def test_a_member_is_told_to_ask_an_admin(live_server, marketplace, page):
     page.get_by_role("button", name="Sign in").click()
     page.wait_for_url(f"{live_server.url}/plugins/device-watch/")
     assert page.get_by_text("Ask an admin to install it.").is_visible()
-    assert page.get_by_role("button", name="Install for Acme Corp").count() == 0
+    assert page.get_by_role("link", name="Install for Acme Corp").count() == 0
