@@ -56,6 +56,7 @@ def sandbox_call(
             "tenant_id": installation.tenant.slug,
             "user_id": str(user.pk) if getattr(user, "pk", None) else None,
             "installation_id": installation.pk,
+            "plugin_version": version.version,  # the manifest's: what plugin.metadata.version reports
             "config": installation.config,
             "request": request,
         },

@@ -62,7 +62,8 @@ def run(tenant, prompt: Any, options: Any = None) -> str:
     """Run one prompt; returns the reply's text."""
     config = llm_settings()
     if not config["base_url"]:
-        raise NotAvailable("no LLM backend is configured (set PLUGYARD_LLM['base_url'])")
+        raise NotAvailable("no LLM backend is configured on this server: its operator sets "
+                           "PLUGYARD_LLM_BASE_URL (an OpenAI-compatible server; see docs/operators.md)")
     options = options or {}
     if not isinstance(options, dict):
         raise BadArguments("options must be an object")

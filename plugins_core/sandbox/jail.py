@@ -53,7 +53,8 @@ RUNTIME_DIR = Path(__file__).resolve().parent / "runtime"
 # SDK files that exist in the jail: the runtime surface only (STDLIB-only modules).
 SDK_RUNTIME_FILES = ("plugyard_sdk/__init__.py", "plugyard_sdk/ctx_methods.py", "plugyard_sdk/_local.py",
                      "plugyard_sdk/context.py", "plugyard_sdk/routing.py", "plugyard_sdk/sbh.py",
-                     "plugyard_sdk/plugin.py", "plugyard_sdk/_collect.py", "plugyard_sdk/signing.py")
+                     "plugyard_sdk/plugin.py", "plugyard_sdk/_collect.py", "plugyard_sdk/signing.py",
+                     "plugyard_sdk/plugin_builtins.py")
 SDK_RUNTIME_DIRS = ("ops_center_sdk", "src/ext/sdk")
 
 

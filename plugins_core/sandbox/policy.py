@@ -37,7 +37,7 @@ DEFAULT_IMPORT_ALLOWLIST = _default_allowlist()
 
 # Modules of the SDK that exist inside the jail (the rest of `plugyard_sdk` is host-only).
 SDK_RUNTIME_MODULES = (
-    "plugyard_sdk", "plugyard_sdk.ctx_methods", "plugyard_sdk._local",
+    "plugyard_sdk", "plugyard_sdk.ctx_methods", "plugyard_sdk._local", "plugyard_sdk.plugin_builtins",
     "plugyard_sdk.context", "plugyard_sdk.routing", "plugyard_sdk.sbh", "plugyard_sdk.plugin",
     "plugyard_sdk._collect", "plugyard_sdk.signing", "ops_center_sdk", "src", "src.ext", "src.ext.sdk",
 )

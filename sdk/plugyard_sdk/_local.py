@@ -7,11 +7,18 @@ call. It checks calls against the same table as the host (unknown methods, argum
 permissions when given), so a call the host would refuse fails here too, with the same
 message. It lives in the runtime, not the test kit, because the runtime needs a default;
 `plugyard_sdk.testing` re-exports it. Standard library only.
+
+Two of its answers are fakes and say so: ``ctx.llm.run`` calls no model (it answers
+``LOCAL_LLM_MARKER`` and the prompt's start), and ``ctx.http`` sends nothing (it answers a
+canned response with the ``X-Plugyard-Fake`` header). Each logs a warning the first time
+(logger ``plugyard_sdk.local``). On a server ``ctx.llm`` needs ``PLUGYARD_LLM_BASE_URL``
+(docs/operators.md) and ``ctx.http`` makes the request.
 """
 
 from __future__ import annotations
 
 import itertools
+import logging
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -26,7 +33,14 @@ from .ctx_methods import (
     resolve_budgets,
 )
 
-__all__ = ["LocalBackend"]
+__all__ = ["FAKE_HEADER", "LOCAL_LLM_MARKER", "LocalBackend"]
+
+log = logging.getLogger("plugyard_sdk.local")
+
+#: How a local ``ctx.llm.run`` answer begins: no model was asked.
+LOCAL_LLM_MARKER = "[local fake llm: no model was called]"
+#: The header every local ``ctx.http`` answer carries: no request was sent.
+FAKE_HEADER = "X-Plugyard-Fake"
 
 _PAGING = frozenset({"page", "page_size", "per_page", "limit", "offset", "order_by", "ordering"})
 
@@ -58,6 +72,12 @@ class LocalBackend:
         self.budget = None if budgets is False else CallBudget(
             resolve_budgets(None if budgets is True else budgets))
         self._ids = itertools.count(1)
+        self._warned: set[str] = set()
+
+    def _warn_fake(self, service: str, what: str) -> None:
+        if service not in self._warned:
+            self._warned.add(service)
+            log.warning("%s is a local fake: %s (on a server the host does it for real)", service, what)
 
     def call(self, method: str, args: dict[str, Any]) -> Any:
         self.calls.append((method, args))
@@ -79,8 +99,12 @@ class LocalBackend:
 
     def _http_request(self, method: str, url: str, headers: Any = None, params: Any = None, json: Any = None,
                       data: Any = None, timeout: Any = None) -> dict[str, Any]:
-        return self.http_responses.get(f"{method} {url}") or self.http_responses.get(url) or {
+        """A fake: nothing is sent. Answers ``http_responses[f"{method} {url}"]`` (or ``[url]``),
+        else an empty JSON 200; every answer carries the ``X-Plugyard-Fake: local`` header."""
+        self._warn_fake("ctx.http", f"{method} {url} was not sent; answering a canned response")
+        canned = self.http_responses.get(f"{method} {url}") or self.http_responses.get(url) or {
             "status_code": 200, "headers": {"content-type": "application/json"}, "text": "{}"}
+        return {**canned, "headers": {**(canned.get("headers") or {}), FAKE_HEADER: "local"}}
 
     # -- db ------------------------------------------------------------------------------------
 
@@ -120,7 +144,9 @@ class LocalBackend:
         return self.files.pop(path, None) is not None
 
     def _llm_run(self, prompt: str, options: dict[str, Any] | None = None) -> str:
-        return f"[local llm] {prompt[:80]}"
+        """A fake: no model is called. Answers ``LOCAL_LLM_MARKER`` and the prompt's first 80 characters."""
+        self._warn_fake("ctx.llm", "no model was called; answering the marker and the prompt")
+        return f"{LOCAL_LLM_MARKER} {prompt[:80]}"
 
     def _email_send(self, to: Any, subject: str, body: str, html: str | None = None) -> dict[str, Any]:
         self.emails.append({"to": to, "subject": subject, "body": body, "html": html})

@@ -33,6 +33,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from .plugin_builtins import PLUGIN_BUILTINS
 from .problems import Problem, ProblemCode
 
 __all__ = [
@@ -68,10 +69,10 @@ SANDBOX_IMPORT_ALLOWLIST: frozenset[str] = frozenset(
     }
 )  # fmt: skip
 
-# Names the jail adds to a plugin's builtins (plugins_core/sandbox/runtime/guard.py,
-# `_COMPAT_BUILTINS`, must say the same; tests/sdk/test_validate_parity.py checks): the
-# undefined-name pass knows them, so a guide's `datetime.now()` with no import passes.
-SANDBOX_EXTRA_BUILTINS: frozenset[str] = frozenset({"datetime"})
+# Names the jail adds to a plugin's builtins (`plugyard_sdk.plugin_builtins`, which the
+# sandbox's guard uses too; tests/sdk/test_validate_parity.py checks): the undefined-name
+# pass knows them, so a guide's `datetime.now()` or `json.dumps()` with no import passes.
+SANDBOX_EXTRA_BUILTINS: frozenset[str] = frozenset(PLUGIN_BUILTINS)
 
 # asyncio is allowed for `async def` handlers; these parts of it need processes or sockets.
 _ASYNCIO_BLOCKED = frozenset(

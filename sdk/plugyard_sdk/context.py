@@ -51,6 +51,9 @@ class _Runtime:
         self.log_sink: Any = None  # callable(level, message) or None
         self.in_sandbox = False
         self.config: dict[str, Any] = {}
+        #: The installed version's manifest version (the worker sets it for each call), which
+        #: `plugin.metadata.version` reports whatever the code's `Plugin(version=...)` says.
+        self.plugin_version: str | None = None
 
     def log(self, level: str, message: str) -> bool:
         if self.log_sink is None:
@@ -114,7 +117,10 @@ class HttpResponse:
 
 
 class Http(_Service):
-    """Outbound HTTP made *by the host* (domain allowlist, no private addresses, limits)."""
+    """Outbound HTTP made *by the host* (domain allowlist, no private addresses, limits).
+
+    Outside the sandbox it is a fake that sends nothing: canned answers (``LocalBackend``'s
+    ``http_responses``), each with the header ``X-Plugyard-Fake: local``."""
 
     def request(
         self,
@@ -189,7 +195,9 @@ class Files(_Service):
 
 
 class Llm(_Service):
-    """LLM orchestration (`llm.use`)."""
+    """LLM orchestration (`llm.use`): the host runs the prompt on the model its operator set
+    (``PLUGYARD_LLM_BASE_URL``; without one the call fails). Outside the sandbox it is a fake
+    that calls no model: the answer starts with ``[local fake llm: no model was called]``."""
 
     def run(self, prompt: str, **options: Any) -> Any:
         return self._call("llm.run", prompt=prompt, options=options)

@@ -10,6 +10,9 @@ Standard library only: this module is imported inside the sandbox.
 
 from __future__ import annotations
 
+import dataclasses
+import os
+import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -208,14 +211,55 @@ class AppDescriptor:
         return f"<AppDescriptor plugin={self.plugin.metadata.id!r} routes={len(self.routes)}>"
 
 
+_MANIFESTS = ("plugin.yaml", "plugin.yml", "plugin.json")
+
+
+def _manifest_version(directory: str | None) -> str | None:
+    """The ``version`` of the manifest in ``directory`` (a local run), or None."""
+    if not directory:
+        return None
+    for name in _MANIFESTS:
+        path = os.path.join(directory, name)
+        if os.path.isfile(path):
+            # Host-side only (never in the sandbox, where the host sends the version): the
+            # SDK's document reader, which needs PyYAML, is not among the jail's modules.
+            from ._documents import load_document
+
+            try:
+                with open(path, "rb") as fh:
+                    document = load_document(name, fh.read())
+            except Exception:  # an unreadable manifest: `plugyard validate` says why
+                return None
+            version = document.get("version") if isinstance(document, dict) else None
+            return str(version) if version is not None else None
+    return None
+
+
 class Plugin:
-    """One Ops-Center plugin: metadata, decorators, and installation-bound services."""
+    """One Ops-Center plugin: metadata, decorators, and installation-bound services.
+
+    ``metadata.version`` is the manifest's, not the constructor's: on the server the
+    installed version's (the host sends it with each call), locally the ``version`` of the
+    ``plugin.yaml`` / ``plugin.json`` beside the module that made the plugin. The
+    constructor's ``version`` is used only when there is no manifest (a test's plugin).
+    """
 
     def __init__(self, id: str, name: str | None = None, version: str = "0.0.0", description: str = "",
                  author: str = "", category: str = "", **extra: Any) -> None:
-        self.metadata = PluginMetadata(id, name or id, version, description, author, category, extra)
+        self._metadata = PluginMetadata(id, name or id, version, description, author, category, extra)
         self._handlers: list[Callable[..., Any]] = []
         self._services: dict[str, Any] = {}
+        self._local_version: str | None = None
+        if not _runtime.in_sandbox:
+            origin = sys._getframe(1).f_globals.get("__file__")
+            self._local_version = _manifest_version(os.path.dirname(os.path.abspath(origin)) if origin else None)
+
+    @property
+    def metadata(self) -> PluginMetadata:
+        version = _runtime.plugin_version if _runtime.in_sandbox else self._local_version
+        if version and version != self._metadata.version:
+            return dataclasses.replace(self._metadata, version=version)
+        return self._metadata
 
     # -- services, made on first use; they call whichever backend is bound when they are used,
     # so the same object works in the sandbox and outside it (create_test_plugin presets mocks)

@@ -17,11 +17,14 @@ import types
 from collections.abc import Callable
 from typing import Any
 
+# The zygote imports this module after it has preloaded the SDK's runtime modules.
+from plugyard_sdk.plugin_builtins import PLUGIN_BUILTINS
+
 __all__ = ["Guard", "SandboxViolation"]
 
-# Names the guides use without importing them (the Ops-Center guide's main example calls
-# `datetime.now()` with no import); provided so a plugin written as the guide shows runs.
-_COMPAT_BUILTINS = ("datetime",)
+# Names the guides use without importing them (the Ops-Center guide's `datetime.now()`, the
+# SBH guide's `json.dumps`): one list, the SDK's, so local runs and `validate` agree with us.
+_COMPAT_BUILTINS = tuple(PLUGIN_BUILTINS)
 _REMOVED_BUILTINS = ("breakpoint", "input", "help", "exit", "quit", "copyright", "credits", "license", "open")
 _HIDDEN_ATTRS = ("__loader__", "__spec__", "__builtins__", "__file__", "__cached__", "__path__")
 # Attribute reads CPython audits that lead from plugin code to frames of the runtime.
@@ -197,10 +200,9 @@ class Guard:
         table["__import__"] = self._import
         table["open"] = self._open
         table["print"] = self._print
-        import datetime as _dt
-
-        for name in _COMPAT_BUILTINS:
-            table[name] = getattr(_dt, name)
+        for name, value in PLUGIN_BUILTINS.items():
+            # A module is the filtered copy an import would give, not the real one.
+            table[name] = self._proxy(value.__name__) if isinstance(value, types.ModuleType) else value
         return table
 
     # ---- lockdown

@@ -189,6 +189,8 @@ class Worker:
         started = time.perf_counter()
         context = msg.get("context") or {}
         _runtime.config = dict(context.get("config") or {})
+        version = context.get("plugin_version")
+        _runtime.plugin_version = version if isinstance(version, str) else None
         reply: dict[str, Any] = {"op": "done", "id": msg.get("id"), "status": "ok", "value": None}
         try:
             self._load()
