@@ -15,7 +15,6 @@ from django.shortcuts import get_object_or_404
 from django.utils.dateparse import parse_datetime
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import serializers
-from rest_framework.exceptions import NotFound
 from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
@@ -245,14 +244,14 @@ def _field_error(field: str, code: str, message: str) -> ApiError:
 
 
 def _named_installation(tenant, pk: int, event_type: str) -> Installation:
-    """The tenant's installation ``pk``, able to handle ``event_type``; 404 if another tenant's, else 400."""
+    """The tenant's installation ``pk``, able to handle ``event_type``; else 400 naming the field.
+
+    Another tenant's installation and an id nobody has get the same answer, so the request
+    tells nothing about what other tenants have.
+    """
     installation = Installation.objects.for_tenant(tenant).select_related("plugin").filter(pk=pk).first()
     if installation is None:
-        # Unscoped on purpose: another tenant's installation is "not found" (404), as everywhere;
-        # an id that names no installation at all is a mistake in the request (400, naming it).
-        if Installation.objects.filter(pk=pk).exists():
-            raise NotFound("No installation with this id in this tenant.")
-        raise _field_error("installation", "unknown_installation", f"No installation has the id {pk}.")
+        raise _field_error("installation", "unknown_installation", f"This tenant has no installation with the id {pk}.")
     if not installation.enabled:
         raise _field_error("installation", "disabled", f"{installation.plugin.slug} is disabled; enable it to try it.")
     if not any(h.installation.pk == pk for h in dispatch.handlers(tenant, event_type, dispatch.SendMode.ROBUST)):
@@ -278,8 +277,8 @@ class TestEventView(APIView):
                     "those of `installation`) with `event_data` (or the catalog's example payload), in the "
                     "dispatcher's order, and answers each outcome. Events the handlers raise are reported in "
                     "`emitted`: none is stored as an event or dispatched. Each run is recorded in the "
-                    "plugin's invocation log. An `installation` of another tenant is 404; an id that names "
-                    "no installation, or one that is disabled or has no hook for the event, is 400.",
+                    "plugin's invocation log. An `installation` that is not the tenant's (another tenant's is "
+                    "answered the same), is disabled or has no hook for the event is 400.",
     )
     def post(self, request):
         serializer = TestEventSerializer(data=request.data)

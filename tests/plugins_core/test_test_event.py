@@ -105,10 +105,15 @@ def test_without_event_data_the_catalogs_example_is_sent(owner):
     assert not Event.objects.filter(type="email.welcome_sent").exists()
 
 
-def test_another_tenants_installation_is_not_found(owner, other_owner):
+def test_another_tenants_installation_is_answered_as_an_id_nobody_has(owner, other_owner):
     theirs = install(other_owner, plugin_zip("theirs", LISTENER, events=["build.completed"]))
     response = _try(owner, event_type="build.completed", installation=theirs.pk)
-    assert response.status_code == 404
+    nobodys = _try(owner, event_type="build.completed", installation=theirs.pk + 1000)
+    assert response.status_code == nobodys.status_code == 400
+    [detail] = response.json()["error"]["details"]
+    assert (detail["field"], detail["code"]) == ("installation", "unknown_installation")
+    assert detail["message"].replace(str(theirs.pk), "N") == (
+        nobodys.json()["error"]["details"][0]["message"].replace(str(theirs.pk + 1000), "N"))
     assert not Invocation.objects.exists()
 
 
