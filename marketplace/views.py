@@ -21,8 +21,8 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.db.models import OuterRef, Q, QuerySet, Subquery
-from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import redirect, render
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
@@ -106,7 +106,11 @@ def switch_tenant(request: HttpRequest) -> HttpResponse:
     messages.info(request, f"You are now working in {membership.tenant.name}.")
     target = form.cleaned_data.get("next") or ""
     safe = url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}, require_https=request.is_secure())
-    return redirect(target if safe and target else reverse("marketplace:browse"))
+    # Only a path of this site: redirect() would take a bare word ("page") for a URL name
+    # and answer 500 when no view has it.
+    if not (safe and target.startswith("/")):
+        target = reverse("marketplace:browse")
+    return HttpResponseRedirect(target)
 
 
 # --------------------------------------------------------------------------- browse
