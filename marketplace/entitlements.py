@@ -23,6 +23,7 @@ from functools import lru_cache
 from typing import Any
 
 from django.conf import settings
+from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
 from django.db import IntegrityError, transaction
 from django.utils import dateformat, timezone
@@ -154,6 +155,16 @@ def _load(path: str) -> Entitlements:
 def get_entitlements() -> Entitlements:
     """The host's entitlement class (``settings.PLUGYARD_ENTITLEMENTS``), one instance per path."""
     return _load(getattr(settings, SETTING, DEFAULT_ENTITLEMENTS) or DEFAULT_ENTITLEMENTS)
+
+
+def check_setting(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
+    """A system check: a wrong PLUGYARD_ENTITLEMENTS stops ``manage.py`` at start, not a page later."""
+    try:
+        get_entitlements()
+    except ImproperlyConfigured as exc:
+        return [checks.Error(str(exc), id="marketplace.E001",
+                             hint=f"Name a subclass of marketplace.entitlements.Entitlements, or unset {SETTING}.")]
+    return []
 
 
 def needs_entitlement(tenant: Any, listing: Listing | None) -> bool:

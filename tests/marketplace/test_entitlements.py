@@ -158,6 +158,16 @@ def test_a_wrong_dotted_path_is_improperly_configured_naming_the_setting(path):
         entitlements.get_entitlements()
 
 
+def test_a_wrong_dotted_path_stops_manage_py_at_its_system_check():
+    from django.core.management import call_command
+    from django.core.management.base import SystemCheckError
+
+    with override_settings(PLUGYARD_ENTITLEMENTS="no_such_module.Billing"), pytest.raises(
+            SystemCheckError, match=r"marketplace.E001.*PLUGYARD_ENTITLEMENTS"):
+        call_command("check")
+    call_command("check")  # the default passes
+
+
 def test_the_admin_lists_entitlements_read_only(installed_paid, client):
     from django.contrib.auth import get_user_model
 
