@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from plugins_core.jobs.models import JobLock
 
-__all__ = ["acquire", "acquire_many", "release", "remaining"]
+__all__ = ["acquire", "acquire_many", "release", "release_many", "remaining"]
 
 
 def _row(installation_id: int, kind: str, name: str) -> JobLock:
@@ -58,6 +58,11 @@ def release(installation_id: int, kind: str, name: str, holder: str) -> None:
     JobLock.objects.filter(installation_id=installation_id, kind=kind, name=name, holder=holder).update(
         holder="", lease_until=None
     )
+
+
+def release_many(holders: list[str]) -> None:
+    """:func:`release` of every lease these holders have (a holder names one run)."""
+    JobLock.objects.filter(holder__in=holders).update(holder="", lease_until=None)
 
 
 def remaining(installation_id: int, kind: str, name: str) -> float:
