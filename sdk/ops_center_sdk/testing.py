@@ -10,9 +10,10 @@ from plugyard_sdk.testing import (
     create_test_plugin,
     trigger_filter,
     trigger_hook,
+    use_mocks,
 )
 
 __all__ = [
     "MockAPIClient", "MockConfig", "MockLogger", "MockScheduler", "MockStorage",
-    "call_route", "create_test_plugin", "trigger_filter", "trigger_hook",
+    "call_route", "create_test_plugin", "trigger_filter", "trigger_hook", "use_mocks",
 ]

@@ -1,6 +1,8 @@
 """The files ``init`` writes: a working plugin in either guide's style, with tests.
 
 Each template passes ``validate`` as written; ``tests/`` is left out of built packages.
+Without ``template`` the files below (one plugin showing a hook, a route and a job); with
+one of `templates.TEMPLATES`, that template's files (``plugyard_sdk/templates/``).
 """
 
 from __future__ import annotations
@@ -8,6 +10,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 from typing import Literal
+
+from .templates import template_files
 
 __all__ = ["scaffold_files"]
 
@@ -188,6 +192,7 @@ def scaffold_files(
     category: str,
     plugin_type: str,
     style: Literal["sbh", "ops-center"],
+    template: str | None = None,
 ) -> dict[str, str]:
     """Relative path → text of every file of a new plugin."""
     values = {
@@ -207,6 +212,9 @@ def scaffold_files(
         ".gitignore": "dist/\n__pycache__/\n.pytest_cache/\n",
         "tests/conftest.py": _CONFTEST,
     }
+    if template is not None:
+        files.update(template_files(template, style, values))
+        return files
     if style == "sbh":
         manifest = {
             "slug": slug,

@@ -27,7 +27,7 @@ from .plugin import API_RESOURCES, Plugin, _handler_name
 
 __all__ = [
     "LocalBackend", "MockAPIClient", "MockConfig", "MockLogger", "MockScheduler", "MockStorage",
-    "call_route", "create_test_plugin", "run_sync", "trigger_filter", "trigger_hook",
+    "call_route", "create_test_plugin", "run_sync", "trigger_filter", "trigger_hook", "use_mocks",
 ]
 
 def _checked(method: str, **args: Any) -> None:
@@ -215,13 +215,22 @@ class MockScheduler:
         return [{k: v for k, v in t.items() if k != "callable"} for t in self.tasks.values()]
 
 
+def use_mocks(plugin: Plugin, config: dict[str, Any] | None = None) -> Plugin:
+    """Give an existing `Plugin` (the one a plugin's ``main.py`` made) fresh mocks, and return it.
+
+    Its handlers refer to that object, not to one `create_test_plugin` makes, so a test of
+    the real code swaps the mocks in behind it; ``config`` presets `plugin.config`.
+    """
+    plugin._services.update(storage=MockStorage(), config=MockConfig(config), logger=MockLogger(),
+                            api=MockAPIClient(), scheduler=MockScheduler())
+    return plugin
+
+
 def create_test_plugin(plugin_id: str = "test-plugin", **metadata: Any) -> Plugin:
     """A `Plugin` wired to fresh mocks (`plugin.api` is a `MockAPIClient`, etc.)."""
     plugin = Plugin(id=plugin_id, name=metadata.pop("name", plugin_id), version=metadata.pop("version", "0.0.0"),
                     **metadata)
-    plugin._services.update(storage=MockStorage(), config=MockConfig(), logger=MockLogger(),
-                            api=MockAPIClient(), scheduler=MockScheduler())
-    return plugin
+    return use_mocks(plugin)
 
 
 async def _maybe_await(value: Any) -> Any:
