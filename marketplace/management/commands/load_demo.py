@@ -20,7 +20,7 @@ from django.db import transaction
 
 from marketplace.models import Listing, ListingStatus
 from plugins_core import services
-from plugins_core.errors import PluginConflict
+from plugins_core.errors import NotReady, PluginConflict
 from plugins_core.models import Installation
 from plugins_core.sandbox import SandboxClient
 from plugins_core.sandbox.service import ensure_running
@@ -32,11 +32,13 @@ EXAMPLES = Path(settings.BASE_DIR) / "examples" / "plugins"
 
 
 def _zip_dir(root: Path) -> bytes:
+    """The example as a package: its own ``tests/`` stay behind, as ``plugyard build`` leaves them."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
         for path in sorted(root.rglob("*")):
-            if path.is_file() and "__pycache__" not in path.parts:
-                archive.write(path, path.relative_to(root).as_posix())
+            relative = path.relative_to(root)
+            if path.is_file() and "__pycache__" not in relative.parts and relative.parts[0] != "tests":
+                archive.write(path, relative.as_posix())
     return buffer.getvalue()
 
 
@@ -132,5 +134,9 @@ class Command(BaseCommand):
             except PluginConflict:
                 installation = Installation.objects.for_tenant(tenant).filter(plugin__slug=root.name).first()
             if installation is not None and not installation.enabled:
-                services.enable(installation)
+                try:
+                    services.enable(installation)
+                except NotReady as waiting:  # slack-notifier needs its webhook URL first
+                    fields = ", ".join(d["field"] for d in waiting.details)
+                    self.stdout.write(f"  {root.name}: installed, enable it once these are set: {fields}")
             Listing.objects.filter(plugin__slug=root.name).update(status=ListingStatus.PUBLISHED)
