@@ -7,7 +7,7 @@ from django.utils import timezone
 
 from tenants.scoping import TenantOwned, TenantQuerySet
 
-__all__ = ["Installation", "Plugin", "PluginVersion", "Secret"]
+__all__ = ["Installation", "Plugin", "PluginVersion", "ReleasedVersionManager", "Secret"]
 
 
 class Plugin(models.Model):
@@ -31,11 +31,29 @@ class Plugin(models.Model):
 
     @property
     def latest_version(self) -> PluginVersion | None:
+        # ``versions`` uses the default manager: released versions only, never a dev build.
         return self.versions.order_by("-created_at").first()
 
 
+class ReleasedVersionManager(models.Manager):
+    """The default manager: uploaded versions, without dev builds (``plugyard dev``).
+
+    Being the default, it is what ``Plugin.versions``, the marketplace and the admin see, so
+    a dev build can never be listed, offered or installed elsewhere by a query that forgot
+    to exclude it. ``PluginVersion.with_dev`` sees every row (``plugins_core.dev_builds``).
+    """
+
+    def get_queryset(self) -> models.QuerySet:
+        return super().get_queryset().filter(is_dev=False)
+
+
 class PluginVersion(models.Model):
-    """One uploaded package. Immutable: a slug and version are stored once."""
+    """One uploaded package. Immutable: a slug and version are stored once.
+
+    A dev build (``is_dev``) is the exception: pushed by ``plugyard dev`` as
+    ``<version>+dev.<n>``, run only by its publisher's installation, and replaced (deleted)
+    by the next push. See ``plugins_core/dev_builds.py``.
+    """
 
     plugin = models.ForeignKey(Plugin, on_delete=models.CASCADE, related_name="versions")
     version = models.CharField(max_length=64)
@@ -51,11 +69,19 @@ class PluginVersion(models.Model):
     warnings = models.JSONField(default=list, blank=True)
     webhooks = models.JSONField(default=list, blank=True, help_text="The package's webhooks/*.yaml, as the SDK parsed them.")
     uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    is_dev = models.BooleanField(
+        default=False, help_text="A dev build (plugyard dev): never listed, replaced by the next push."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = ReleasedVersionManager()
+    with_dev = models.Manager()
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["plugin", "version"], name="version_once_per_plugin")]
         ordering = ["plugin__slug", "-created_at"]
+        # Foreign keys (installation.version) and cascades must reach dev builds too.
+        base_manager_name = "with_dev"
 
     def __str__(self) -> str:
         return f"{self.plugin.slug} {self.version}"
@@ -152,6 +178,11 @@ class Invocation(TenantOwned):
     logs = models.JSONField(default=list, blank=True)
     result = models.JSONField(null=True, blank=True)
     error = models.TextField(blank=True)
+    input = models.JSONField(
+        null=True, blank=True,
+        help_text="What the call was given when no event or schedule holds it (routes: the request; filters and "
+                  "test-event hooks: the payload), for a replay; null when too large or not recorded.",
+    )
     report = models.JSONField(
         default=dict, blank=True,
         help_text='What the sandbox and host observed: {"ctx_calls": [{"method", "ms", "ok", "error"?}], '

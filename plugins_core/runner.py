@@ -7,6 +7,7 @@ exceptions: the caller reads ``record.status``.
 """
 from __future__ import annotations
 
+import json
 import logging
 import os
 import threading
@@ -83,6 +84,7 @@ def invoke(
         record = Invocation(
             tenant_id=installation.tenant_id, installation=installation, kind=kind,
             name=handler or name, event=event, status=InvocationStatus.RUNNING, attempts=1,
+            input=_recorded_input(kind, name, payload, request) if event is None else None,
         )
     record.kind = kind
     record.installation = installation  # loaded, with its plugin and version, for the activity log
@@ -115,6 +117,20 @@ def invoke(
         duration_ms=result.duration_ms, peak_kb=result.peak_rss_kb, logs=result.logs, commit=commit,
         report=_report(result, bridge),
     )
+
+
+def _recorded_input(kind: str, name: str, payload: Any, request: dict[str, Any] | None) -> dict[str, Any] | None:
+    """What a call without an event was given, kept for ``plugyard replay``; None past the size cap.
+
+    A hook run by an event has its payload in the event, and a task its kwargs in its
+    schedule; routes, filters and test-event hooks have only this.
+    """
+    recorded = {"name": name, "payload": payload, "request": request}
+    try:
+        size = len(json.dumps(recorded, default=str))
+    except (TypeError, ValueError):
+        return None
+    return recorded if size <= settings.PLUGYARD_INVOCATION_MAX_RESULT_BYTES else None
 
 
 def _report(result, bridge: InstallationBridge) -> dict[str, Any]:

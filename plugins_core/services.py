@@ -6,6 +6,8 @@ a management command or demo data, so the rules live in one place.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -27,6 +29,7 @@ __all__ = [
     "UninstallSummary",
     "UploadResult",
     "disable",
+    "drop_dev_builds",
     "enable",
     "install_version",
     "installation_readiness",
@@ -58,6 +61,30 @@ def upload_package(tenant, user, data: bytes, filename: str) -> UploadResult:
     be loaded safely, so the host's rules on the manifest (event catalog, filters, webhook
     permission) and on what the code registered are reported together, in one answer.
     """
+    with _checked_package(data, filename) as checked:
+        with transaction.atomic():
+            result = _record_upload(tenant, user, checked.package, checked.stored_name, len(data), checked.report,
+                                    checked.warnings)
+    lifecycle.fire(result.installation, "upgrade" if result.upgraded_from else "install")
+    return result
+
+
+@dataclass
+class _Checked:
+    package: PluginPackage
+    report: dict[str, Any]
+    warnings: list[Any]
+    stored_name: str
+
+
+@contextmanager
+def _checked_package(data: bytes, filename: str) -> Iterator[_Checked]:
+    """An archive read, unpacked, loaded and validated as every upload is, then stored.
+
+    The one path for an upload and a dev build (``push_dev_build``): the same checks, the
+    same answer. If the caller's block fails, the files this call created are removed
+    again, unless a version row (released or dev) uses them.
+    """
     # The static scan and the load check share one budget: the request waits at most the
     # sandbox's load timeout for both (plus the sandbox client's margin).
     budget = get_sandbox().policy.load_timeout_s
@@ -77,17 +104,14 @@ def upload_package(tenant, user, data: bytes, filename: str) -> UploadResult:
         if findings.problems:
             raise InvalidPackage(findings.problems)
         stored_name, archive_is_new = packages.store_archive(data, package.sha256, package.archive_format)
-        with transaction.atomic():
-            result = _record_upload(tenant, user, package, stored_name, len(data), report, findings.warnings)
+        yield _Checked(package, report, findings.warnings, stored_name)
     except BaseException:
-        if not PluginVersion.objects.filter(sha256=package.sha256).exists():
+        if not PluginVersion.with_dev.filter(sha256=package.sha256).exists():
             if archive_is_new:
                 default_storage.delete(stored_name)
             if directory_is_new:
                 packages.remove_unpacked(package.sha256)
         raise
-    lifecycle.fire(result.installation, "upgrade" if result.upgraded_from else "install")
-    return result
 
 
 def _load_report(package: PluginPackage, directory, timeout: float) -> dict[str, Any]:
@@ -154,7 +178,30 @@ def _record_upload(
     else:
         upgraded_from = installation.version.version
         _upgrade(installation, version)
+        drop_dev_builds(plugin)  # a release replaces the dev build it was developed as
     return UploadResult(installation, version, upgraded_from, version.warnings)
+
+
+def drop_dev_builds(plugin: Plugin, *, keep: PluginVersion | None = None) -> int:
+    """Delete the plugin's dev builds no installation runs (but ``keep``); returns how many.
+
+    Their archive and unpacked copy go after the commit, unless another version row uses
+    the same bytes (the same content pushed twice, or released).
+    """
+    stale = PluginVersion.with_dev.filter(plugin=plugin, is_dev=True).exclude(installations__isnull=False)
+    if keep is not None:
+        stale = stale.exclude(pk=keep.pk)
+    doomed = list(stale.values_list("pk", "sha256", "package"))
+    PluginVersion.with_dev.filter(pk__in=[pk for pk, _, _ in doomed]).delete()
+    for _, sha256, stored_name in doomed:
+        transaction.on_commit(lambda sha256=sha256, stored_name=stored_name: _remove_unused(sha256, stored_name))
+    return len(doomed)
+
+
+def _remove_unused(sha256: str, stored_name: str) -> None:
+    if not PluginVersion.with_dev.filter(sha256=sha256).exists():
+        default_storage.delete(stored_name)
+        packages.remove_unpacked(sha256)
 
 
 def _refuse_slug_clash(tenant, slug: str, *, publisher) -> None:
