@@ -62,6 +62,7 @@ class EventInfo:
 class RouteInfo:
     methods: list[str]
     path: str
+    summary: str = ""  # the handler's docstring's first line, from the load report (plain text)
 
 
 @dataclass(frozen=True)
@@ -140,7 +141,9 @@ def _routes(manifest: dict[str, Any], report: dict[str, Any]) -> list[RouteInfo]
         path = route.get("path")
         if isinstance(path, str) and path not in routes:
             methods = [str(m).upper() for m in route.get("methods") or ["GET"]]
-            routes[path] = RouteInfo(methods, path if path.startswith("/") else f"/{path}")
+            summary = route.get("summary")
+            routes[path] = RouteInfo(methods, path if path.startswith("/") else f"/{path}",
+                                     summary[:200] if isinstance(summary, str) else "")
     return list(routes.values())
 
 

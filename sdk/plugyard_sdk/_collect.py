@@ -54,7 +54,17 @@ class RouteReg:
     pattern: routing.RoutePattern | None = None
 
     def describe(self) -> dict[str, Any]:
-        return {"path": self.path, "methods": list(self.methods), "handler": self.handler}
+        return {"path": self.path, "methods": list(self.methods), "handler": self.handler,
+                "summary": summary_of(self.fn)}
+
+
+def summary_of(fn: Callable[..., Any]) -> str:
+    """The first line of a handler's docstring: what the marketplace says the route does."""
+    doc = getattr(fn, "__doc__", None)
+    return doc.strip().splitlines()[0].strip()[:SUMMARY_CHARS] if isinstance(doc, str) and doc.strip() else ""
+
+
+SUMMARY_CHARS = 200
 
 
 @dataclass

@@ -232,6 +232,7 @@ def test_detail_of_an_sbh_plugin_lists_its_jobs_and_events(admin_page, publisher
     assert "A user account was created in the tenant." in page  # what the event means
     assert "Is told afterwards and reacts" in page and "Priority" not in page
     assert "outbound_http" in page and "Make HTTP requests" in page
+    assert "/ext/my-plugin/ping" in page and "Health check endpoint" in page  # the route's docstring
 
 
 @pytest.mark.parametrize("slug", ["secret-draft", "under-review", "no-such-plugin"])

@@ -31,7 +31,7 @@ def test_sbh_entry_point_hook_route_job(supervisor, tmp_path: Path) -> None:
     report = supervisor.inspect(plugin, "main.py")
     assert report.ok and report.style == "sbh"
     assert report.hooks == [{"event": "auth.user.created", "handler": "on_user_created", "priority": 10, "kind": "action"}]
-    assert report.routes == [{"path": "/ping", "methods": ["GET"], "handler": "ping_route"}]
+    assert report.routes == [{"path": "/ping", "methods": ["GET"], "handler": "ping_route", "summary": "Health check endpoint"}]
     assert report.jobs == [{"name": "daily_cleanup", "schedule": "0 2 * * *", "handler": "daily_cleanup_job"}]
 
 
