@@ -33,6 +33,8 @@ _PUSHED = inline_serializer("DevBuild", {
     "unchanged": serializers.BooleanField(help_text="The same bytes as the running dev build: nothing changed."),
     "created": serializers.BooleanField(help_text="The push installed the plugin (switched off)."),
     "warnings": serializers.ListField(child=serializers.DictField()),
+    "routes": serializers.ListField(child=serializers.DictField(), help_text="path and methods of each route, "
+                                    "as the code registered them; served at /ext/<slug><path>."),
 })
 
 

@@ -145,5 +145,9 @@ def leave_dev_build(installation: Installation) -> Installation:
 
 def describe(result: DevBuildResult) -> dict[str, Any]:
     """What the API adds to the installation for a push."""
-    return {"dev_version": result.version.version, "replaced": result.replaced, "unchanged": result.unchanged,
-            "created": result.created, "warnings": result.warnings}
+    version = result.version
+    # What the code registered (an SBH manifest may say only "routes": true), as /ext matches it.
+    routes = (version.load_report or {}).get("routes") or version.manifest.get("routes") or []
+    return {"dev_version": version.version, "replaced": result.replaced, "unchanged": result.unchanged,
+            "created": result.created, "warnings": result.warnings,
+            "routes": [{"path": r.get("path"), "methods": r.get("methods")} for r in routes if isinstance(r, dict)]}

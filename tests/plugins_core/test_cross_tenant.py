@@ -22,6 +22,9 @@ ENDPOINTS = [
     ("get", "/api/plugins/{id}/webhooks/deliveries/1", None),
     ("post", "/api/plugins/{id}/webhooks/deliveries/1/redeliver", None),
     ("post", "/api/plugins/{id}/submit", None),
+    ("post", "/api/plugins/{id}/dev", None),
+    ("delete", "/api/plugins/{id}/dev", None),
+    ("get", "/api/invocations/{id}/replay", None),  # the victim's first invocation has a small id too
 ]
 
 
