@@ -10,148 +10,29 @@ a message and a non-zero exit code, never a traceback.
 from __future__ import annotations
 
 import argparse
-import gzip
 import hashlib
-import io
-import json
-import os
 import re
 import sys
-import tarfile
-import urllib.error
-import urllib.request
-import uuid
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, TextIO
 
-from . import validation
+from . import devloop
+from ._build import CliError, _check, build_archive, collect_source_files
+from ._client import (
+    _KEY_VARS,
+    _URL_VARS,
+    _api_base,
+    _env,
+    _multipart,
+    _print_warnings,
+    _refused,
+    _Server,
+    _tenant_for,
+)
 from ._scaffold import scaffold_files
-from .manifest import MANIFEST_FILENAMES, parse_manifest
-from .package import PackageLimits, PluginPackage, read_package
-from .problems import PackageInvalid, Problem
+from .templates import TEMPLATES
 
 __all__ = ["CliError", "build_archive", "collect_source_files", "main"]
-
-# Fixed mtime (1980-01-01, the zip epoch) so the same sources always build the same bytes.
-_MTIME = 315532800
-_SKIP_DIRS = frozenset({"dist", "build", "tests", "__pycache__", "node_modules", "venv"})
-_SKIP_SUFFIXES = (".pyc", ".pyo", ".egg-info")
-
-
-class CliError(Exception):
-    """A failure to report as one line on stderr, with an exit code."""
-
-    def __init__(self, message: str, code: int = 1) -> None:
-        super().__init__(message)
-        self.code = code
-
-
-def collect_source_files(directory: Path) -> dict[str, bytes]:
-    """The files a build ships: not hidden files, caches, tests, requirements or build output."""
-    if not directory.is_dir():
-        raise CliError(f"{directory} is not a folder")
-    files: dict[str, bytes] = {}
-    for root, dirs, names in os.walk(directory, followlinks=False):
-        here = Path(root)
-        for name in list(dirs):
-            if (here / name).is_symlink():
-                raise CliError(f"{here / name} is a symbolic link; plugins cannot contain links")
-        dirs[:] = sorted(
-            d
-            for d in dirs
-            if not d.startswith(".")
-            and not d.endswith(_SKIP_SUFFIXES)
-            and not (here == directory and d in _SKIP_DIRS)
-            and d != "__pycache__"
-        )
-        for name in sorted(names):
-            path = here / name
-            if name.startswith(".") or name.endswith(_SKIP_SUFFIXES):
-                continue
-            if here == directory and (
-                name == "conftest.py" or re.fullmatch(r"requirements.*\.txt", name)
-            ):
-                continue  # development-only files: tests' setup, pip requirements
-            if path.is_symlink():
-                raise CliError(f"{path} is a symbolic link; plugins cannot contain links")
-            if path.is_file():
-                files[path.relative_to(directory).as_posix()] = path.read_bytes()
-    return files
-
-
-def _identity(files: dict[str, bytes], fallback: str) -> tuple[str, str]:
-    for name in MANIFEST_FILENAMES:
-        if name in files:
-            try:
-                manifest = parse_manifest(name, files[name])
-            except PackageInvalid:
-                break
-            return manifest.slug, manifest.version
-    return fallback, "0.0.0"
-
-
-def build_archive(directory: Path) -> tuple[bytes, str]:
-    """A deterministic ``<slug>-<version>.tar.gz`` of the folder: ``(bytes, file name)``.
-
-    Entries are sorted, owned by root with fixed mtimes and modes, under one folder
-    ``<slug>-<version>/``.
-    """
-    files = collect_source_files(directory)
-    slug, version = _identity(files, directory.resolve().name or "plugin")
-    stem = f"{slug}-{version}"
-    raw = io.BytesIO()
-    with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as archive:
-        for path in sorted(files):
-            info = tarfile.TarInfo(f"{stem}/{path}")
-            info.size, info.mtime, info.mode = len(files[path]), _MTIME, 0o644
-            info.uid = info.gid = 0
-            info.uname = info.gname = ""
-            archive.addfile(info, io.BytesIO(files[path]))
-    out = io.BytesIO()
-    with gzip.GzipFile(filename="", mode="wb", fileobj=out, mtime=0, compresslevel=9) as stream:
-        stream.write(raw.getvalue())
-    return out.getvalue(), f"{stem}.tar.gz"
-
-
-def _report(
-    package: PluginPackage | None,
-    problems: list[Problem],
-    label: str,
-    out: TextIO,
-    warnings: list[Problem] | None = None,
-) -> None:
-    shown = warnings if warnings is not None else (package.warnings if package is not None else [])
-    for warning in shown:
-        print(f"  warning: {warning}", file=out)
-    if package is not None:
-        m = package.manifest
-        print(f"OK: {m.slug} {m.version} is valid ({len(package.files)} files)", file=out)
-        if m.secrets:
-            # An installation cannot be enabled until each is set, so say so before upload.
-            names = ", ".join(s.name for s in m.secrets)
-            print(f"  needs secrets (set them before enabling): {names}", file=out)
-        return
-    print(f"{label}: {len(problems)} problem{'s' * (len(problems) != 1)}", file=out)
-    for problem in problems:
-        print(f"  {problem}", file=out)
-
-
-def _check(data: bytes, name: str, out: TextIO, *, load: bool = True) -> PluginPackage:
-    """Validate as an upload would; ``load=False`` stops after `read_package` (shape, scan)."""
-    if load:
-        package, findings = validation.validate_archive(data, name)
-    else:
-        try:
-            package = read_package(data, name, PackageLimits())
-            findings = validation.Findings([], list(package.warnings))
-        except PackageInvalid as exc:
-            package, findings = None, validation.Findings(list(exc.problems))
-    if package is None or findings.problems:
-        _report(None, findings.problems, f"{name} is invalid", out, findings.warnings)
-        raise CliError("validation failed", 1)
-    _report(package, [], name, out, findings.warnings)
-    return package
 
 
 def _cmd_init(args: argparse.Namespace) -> int:
@@ -174,11 +55,13 @@ def _cmd_init(args: argparse.Namespace) -> int:
         category=category,
         plugin_type=args.type,
         style=args.style,
+        template=args.template,
     )
     for path, text in files.items():
         (target / path).parent.mkdir(parents=True, exist_ok=True)
         (target / path).write_text(text, encoding="utf-8")
-    print(f"Created {args.style} plugin {slug!r} in {target}/")
+    kind = f"{args.template} " if args.template else ""
+    print(f"Created {args.style} {kind}plugin {slug!r} in {target}/")
     print(f"Next: cd {target} && ops-center-plugin validate")
     return 0
 
@@ -205,149 +88,6 @@ def _cmd_build(args: argparse.Namespace) -> int:
     print(f"Built {out_dir / name}")
     print(f"sha256 {digest}")
     return 0
-
-
-def _multipart(field: str, filename: str, data: bytes) -> tuple[bytes, str]:
-    boundary = f"plugyard-{uuid.uuid4().hex}"
-    kind = "application/zip" if data[:2] == b"PK" else "application/gzip"
-    head = (
-        f'--{boundary}\r\nContent-Disposition: form-data; name="{field}"; '
-        f'filename="{filename}"\r\nContent-Type: {kind}\r\n\r\n'
-    ).encode()
-    return (
-        head + data + f"\r\n--{boundary}--\r\n".encode(),
-        f"multipart/form-data; boundary={boundary}",
-    )
-
-
-def _detail_line(item: Any) -> str:
-    """One server detail as ``field: message [code]``, whatever keys it carries."""
-    if isinstance(item, dict) and "message" in item:
-        field, code = item.get("field"), item.get("code")
-        text = f"{field}: {item['message']}" if field else str(item["message"])
-        return f"{text} [{code}]" if code else text
-    if isinstance(item, dict):
-        return "; ".join(f"{key}: {_detail_line(value)}" for key, value in item.items())
-    if isinstance(item, list):
-        return "; ".join(_detail_line(value) for value in item)
-    return str(item)
-
-
-def _server_errors(body: Any) -> list[str]:
-    """Readable ``field: message [code]`` lines from whatever error shape the server answered."""
-    if isinstance(body, dict) and isinstance(body.get("error"), dict):
-        # Plugyard's envelope: {"error": {"code", "message", "details": [{field, code, message}]}}
-        error = body["error"]
-        lines = [f"{error.get('message') or 'error'} [{error.get('code') or '?'}]"]
-        lines += [_detail_line(item) for item in error.get("details") or []]
-        return lines
-    if isinstance(body, dict):
-        items = body.get("problems") or body.get("errors")
-        if isinstance(items, list):
-            return [_detail_line(item) for item in items]
-        lines = [str(body["detail"])] if "detail" in body else []
-        for key, value in body.items():
-            if key not in ("detail", "code", "status"):
-                for text in value if isinstance(value, list) else [value]:
-                    lines.append(f"{key}: {_detail_line(text)}")
-        return lines or [json.dumps(body)]
-    if isinstance(body, list):
-        return [_detail_line(item) for item in body]
-    return [str(body)]
-
-
-def _env(*names: str) -> tuple[str, str]:
-    """The first of ``names`` set in the environment: ``(value, name)``; ``("", names[0])`` if none."""
-    for name in names:
-        value = os.environ.get(name, "").strip()
-        if value:
-            return value, name
-    return "", names[0]
-
-
-class _Server:
-    """The Plugyard API at ``base`` for one token: JSON in and out, the key never echoed."""
-
-    def __init__(self, base: str, key: str, url_var: str, timeout: float) -> None:
-        self.base, self.key, self.url_var, self.timeout = base, key, url_var, timeout
-
-    def call(
-        self, method: str, path: str, headers: dict[str, str], body: bytes | None = None
-    ) -> tuple[int, Any]:
-        url = f"{self.base}{path}"
-        headers = {"Authorization": f"Bearer {self.key}", "Accept": "application/json", **headers}
-        request = urllib.request.Request(url, data=body, headers=headers, method=method)
-        try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                status, kind = response.status, response.headers.get("Content-Type", "")
-                text = response.read().decode("utf-8", "replace")
-        except urllib.error.HTTPError as exc:
-            status, kind = exc.code, exc.headers.get("Content-Type", "") if exc.headers else ""
-            text = exc.read().decode("utf-8", "replace")
-        except (urllib.error.URLError, OSError) as exc:
-            reason = getattr(exc, "reason", exc)
-            raise CliError(f"could not reach {self.base} ({self.url_var}): {reason}") from None
-        text = text.replace(self.key, "***")  # never echo the key, even if the server does
-        try:
-            return status, (json.loads(text) if text else {})
-        except ValueError:
-            pass
-        if "html" in kind or text.lstrip()[:1] == "<":
-            # A wrong base URL (one ending in /api, a proxy's page, another site) answers HTML.
-            raise CliError(
-                f"{url} answered HTTP {status} with a web page, not the Plugyard API: set "
-                f"{self.url_var} to the server's address, e.g. http://127.0.0.1:8000 (no /api)"
-            )
-        return status, text[:2000]
-
-
-def _api_base(raw: str, name: str) -> str:
-    base = raw.strip().rstrip("/")
-    if not base.startswith(("http://", "https://")):
-        raise CliError(f"{name} must start with http:// or https://, not {base!r}", 2)
-    if base.endswith("/api"):
-        raise CliError(
-            f"{name} is the server's address, without /api: use {base[: -len('/api')]!r}", 2
-        )
-    return base
-
-
-def _tenant_for(server: _Server) -> str | None:
-    """``PLUGYARD_TENANT`` if set, else the token's own tenant (``GET /api/me``)."""
-    tenant = os.environ.get("PLUGYARD_TENANT", "").strip()
-    if tenant:
-        return tenant
-    status, answer = server.call("GET", "/api/me", {})
-    if status == 200 and isinstance(answer, dict) and answer.get("tenant"):
-        return str(answer["tenant"])
-    if status in (401, 403):
-        _refused("the token", status, answer)
-        raise CliError(f"check {_KEY_VARS[0]} (or {_KEY_VARS[1]})")
-    return None  # a server without /api/me: the upload's answer will say what it needs
-
-
-def _refused(what: str, status: int, answer: Any) -> int:
-    print(f"The server refused {what} (HTTP {status}):", file=sys.stderr)
-    lines = _server_errors(answer)
-    for line in lines:
-        print(f"  {line}", file=sys.stderr)
-    if status in (400, 401, 403) and any("tenant" in line.lower() for line in lines):
-        print(
-            "  hint: set PLUGYARD_TENANT to the slug of the tenant the token belongs to"
-            " (GET /api/me names it)",
-            file=sys.stderr,
-        )
-    return 1
-
-
-def _print_warnings(answer: Any) -> None:
-    warnings = answer.get("warnings") if isinstance(answer, dict) else None
-    for warning in warnings or []:
-        print(f"  warning: {_detail_line(warning)}")
-
-
-_URL_VARS = ("OPS_CENTER_API_URL", "PLUGYARD_URL")
-_KEY_VARS = ("OPS_CENTER_API_KEY", "PLUGYARD_TOKEN")
 
 
 def _cmd_publish(args: argparse.Namespace) -> int:
@@ -414,6 +154,11 @@ def _parser() -> argparse.ArgumentParser:
         choices=["ops-center", "sbh"],
         help="plugin.yaml + Plugin object, or plugin.json + decorators",
     )
+    init.add_argument(
+        "--template",
+        choices=TEMPLATES,
+        help="start from a template (default: one plugin with a hook, a route and a job)",
+    )
     init.add_argument("--directory", help="where to create it (default: ./NAME)")
     init.set_defaults(run=_cmd_init)
     validate = commands.add_parser(
@@ -438,6 +183,7 @@ def _parser() -> argparse.ArgumentParser:
         "--submit", action="store_true", help="then ask the marketplace's staff to review it"
     )
     publish.set_defaults(run=_cmd_publish)
+    devloop.add_commands(commands)  # dev, logs, replay, test
     return parser
 
 
