@@ -130,7 +130,8 @@ PLUGYARD_FERNET_KEYS = env_list("PLUGYARD_FERNET_KEYS", []) or [
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["tenants.auth.TenantTokenAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["tenants.permissions.IsTenantMember"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # drf-spectacular's, with the security schemes, roles and error envelope of every operation
+    "DEFAULT_SCHEMA_CLASS": "config.openapi.ClientSchema",
     "EXCEPTION_HANDLER": "config.errors.api_exception_handler",
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 100,
@@ -140,7 +141,10 @@ SPECTACULAR_SETTINGS = {
     "TITLE": "Plugyard API",
     "DESCRIPTION": (
         "Upload, install and run plugins. Authenticate every call with "
-        "`Authorization: Bearer <token>` and `X-Tenant-Slug: <tenant>`."
+        "`Authorization: Bearer <token>` and `X-Tenant-Slug: <tenant>` (in the docs page: Authorize). "
+        "`GET /api/me` takes the token alone and answers the tenant it belongs to. Every error answers "
+        "`{\"error\": {\"code\", \"message\", \"details\": [{\"field\", \"code\", \"message\"}]}}`. "
+        "Plugin routes (`/ext/{slug}/{path}`) are each plugin's own API, authenticated the same way."
     ),
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
@@ -149,6 +153,19 @@ SPECTACULAR_SETTINGS = {
     # The docs page's assets are served from this server, not a CDN.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    # Try-it-out keeps the token and tenant across reloads of the docs page.
+    "SWAGGER_UI_SETTINGS": {"persistAuthorization": True},
+    # Request bodies get their own components: write-only fields in, read-only out, files as binary.
+    "COMPONENT_SPLIT_REQUEST": True,
+    # Operation ids and tags are read after this prefix: plugins_enable_create (tag plugins),
+    # and the plugin routes' ext_retrieve… (tag ext).
+    "SCHEMA_PATH_PREFIX": "^/(api/)?",
+    "PREPROCESSING_HOOKS": ["config.openapi.drop_slash_aliases"],
+    "ENUM_NAME_OVERRIDES": {
+        "InvocationKindEnum": "plugins_core.models.Invocation.KIND_CHOICES",
+        "InvocationStatusEnum": "plugins_core.models.InvocationStatus",
+    },
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "config.openapi.link_created_ids"],
 }
 
 # --- Celery -----------------------------------------------------------------------------

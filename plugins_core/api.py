@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from django.db import transaction
 from django.shortcuts import get_object_or_404
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
@@ -21,8 +22,12 @@ from plugins_core.models import Installation
 from plugins_core.packages import package_limits
 from plugins_core.serializers import (
     ConfigPatchSerializer,
+    InstallationConfigSerializer,
+    InstallationDetailSerializer,
     InstallationSerializer,
+    SecretNamesSerializer,
     SecretValueSerializer,
+    UploadResultSerializer,
     UploadSerializer,
 )
 from tenants.auth import TokenOnlyAuthentication
@@ -97,7 +102,12 @@ class MeView(APIView):
 class InstallationListView(InstallationScoped):
     permission_classes = [IsTenantMember]
 
-    @extend_schema(responses=InstallationSerializer(many=True), summary="The tenant's installed plugins")
+    @extend_schema(
+        responses=InstallationSerializer(many=True), summary="The tenant's installed plugins",
+        description="Every plugin installed for the tenant, enabled or not, with its version, permissions, "
+                    "events, routes, jobs, config and the names of its secrets. Each item's `id` is what "
+                    "`/api/plugins/{id}/…` takes.",
+    )
     def get(self, request):
         installations = self.get_queryset()
         return Response(InstallationSerializer(installations, many=True).data)
@@ -109,8 +119,20 @@ class UploadView(InstallationScoped):
 
     @extend_schema(
         request={"multipart/form-data": UploadSerializer},
-        responses={201: InstallationSerializer, 400: OpenApiResponse(description="Invalid package"), 409: OpenApiResponse(description="Version exists")},
+        responses={
+            201: UploadResultSerializer,
+            400: OpenApiResponse(description="The package is invalid: `error.details` lists every problem of "
+                                             "the manifest and code, each with its field path and code."),
+            409: OpenApiResponse(description="This version of the plugin is already installed; bump the version."),
+            413: OpenApiResponse(description="The package is over the server's size limit."),
+        },
         summary="Upload a plugin package and install it for the tenant",
+        description="Send the package (a .zip or .tar.gz with `plugin.json` or `plugin.yaml` and its code) as "
+                    "the multipart field `file`. It is validated (manifest shape and rules, code checks), "
+                    "stored and installed for the tenant, switched off: an admin enables it with "
+                    "`POST /api/plugins/{id}/enable`. Uploading a new version of an installed plugin upgrades "
+                    "that installation (`upgraded_from`). The answer's `warnings` are what the validator "
+                    "flagged without refusing.",
     )
     def post(self, request):
         upload = request.FILES.get("file")
@@ -141,12 +163,20 @@ class InstallationDetailView(InstallationScoped):
             return [role_required(Role.ADMIN)()]
         return [IsTenantMember()]
 
-    @extend_schema(responses=InstallationSerializer, summary="One installed plugin (with its listing, to its publisher)")
+    @extend_schema(
+        responses=InstallationDetailSerializer, summary="One installed plugin (with its listing, to its publisher)",
+        description="The installation `id` of this tenant, as the list shows it, plus `listing`: the "
+                    "plugin's marketplace review state when this tenant publishes the plugin.",
+    )
     def get(self, request, pk: int):
         installation = self.get_installation(pk)
         return Response({**InstallationSerializer(installation).data, "listing": _listing(installation)})
 
-    @extend_schema(responses={204: None}, summary="Uninstall: remove the installation, its config and secrets")
+    @extend_schema(
+        responses={204: None}, summary="Uninstall: remove the installation, its config and secrets",
+        description="Removes the installation with its config, secrets and schedules; its invocation log "
+                    "goes with it. The plugin's other tenants are not affected.",
+    )
     def delete(self, request, pk: int):
         services.uninstall(self.get_installation(pk))
         return Response(status=status.HTTP_204_NO_CONTENT)
@@ -165,8 +195,15 @@ class InstallationSubmitView(InstallationScoped):
 
     @extend_schema(
         request=None,
-        responses={200: InstallationSerializer, 400: OpenApiResponse(description="Not the tenant's own plugin, or already approved/pending")},
+        responses={
+            200: InstallationDetailSerializer,
+            400: OpenApiResponse(description="Not the tenant's own plugin, or that version is already approved "
+                                             "or pending."),
+            501: OpenApiResponse(description="No marketplace runs on this server."),
+        },
         summary="Submit the installation's version of the tenant's own plugin for marketplace review",
+        description="Asks the marketplace's staff to review the installed version of a plugin this tenant "
+                    "publishes. The answer's `listing` shows the pending review.",
     )
     def post(self, request, pk: int):
         installation = self.get_installation(pk)
@@ -189,7 +226,12 @@ class InstallationSubmitView(InstallationScoped):
 class InstallationEnableView(InstallationScoped):
     permission_classes = [role_required(Role.ADMIN)]
 
-    @extend_schema(request=None, responses=InstallationSerializer, summary="Enable, granting the permissions the version requests")
+    @extend_schema(
+        request=None, responses=InstallationSerializer, summary="Enable, granting the permissions the version requests",
+        description="Switches the plugin on for the tenant: its hooks receive events, its routes answer under "
+                    "`/ext/{slug}/…` and its jobs are scheduled. Enabling grants the permissions and domains "
+                    "the version asks for, approving any `pending_changes`.",
+    )
     def post(self, request, pk: int):
         with transaction.atomic():
             installation = services.enable(self.get_installation(pk))
@@ -199,7 +241,11 @@ class InstallationEnableView(InstallationScoped):
 class InstallationDisableView(InstallationScoped):
     permission_classes = [role_required(Role.ADMIN)]
 
-    @extend_schema(request=None, responses=InstallationSerializer, summary="Disable")
+    @extend_schema(
+        request=None, responses=InstallationSerializer, summary="Disable",
+        description="Switches the plugin off for the tenant: no events, routes or job runs reach it until "
+                    "it is enabled again. Config and secrets are kept.",
+    )
     def post(self, request, pk: int):
         with transaction.atomic():
             installation = services.disable(self.get_installation(pk))
@@ -210,7 +256,12 @@ class InstallationSecretView(InstallationScoped):
     permission_classes = [role_required(Role.ADMIN)]
     parser_classes = [JSONParser]
 
-    @extend_schema(request=SecretValueSerializer, responses={204: None}, summary="Set a secret (the value is never returned)")
+    @extend_schema(
+        request=SecretValueSerializer, responses={204: None}, summary="Set a secret (the value is never returned)",
+        description="Stores `value` encrypted under `name` (letters, digits and underscores) for the plugin to "
+                    "read with `ctx.secrets`. Setting an existing name replaces its value. No answer ever "
+                    "includes a secret's value.",
+    )
     def put(self, request, pk: int, name: str):
         installation = self.get_installation(pk)
         SecretValueSerializer.validate_name(name)
@@ -219,7 +270,8 @@ class InstallationSecretView(InstallationScoped):
         secrets.set_secret(installation, name, serializer.validated_data["value"])
         return Response(status=status.HTTP_204_NO_CONTENT)
 
-    @extend_schema(responses={204: None}, summary="Delete a secret")
+    @extend_schema(responses={204: None}, summary="Delete a secret",
+                   description="Removes the secret `name` from the installation; 404 when none is set.")
     def delete(self, request, pk: int, name: str):
         installation = self.get_installation(pk)
         if not secrets.delete_secret(installation, name):
@@ -230,7 +282,8 @@ class InstallationSecretView(InstallationScoped):
 class InstallationSecretListView(InstallationScoped):
     permission_classes = [IsTenantMember]
 
-    @extend_schema(responses={200: OpenApiResponse(description='{"secrets": ["NAME", …]}')}, summary="Names of the secrets set")
+    @extend_schema(responses=SecretNamesSerializer, summary="Names of the secrets set",
+                   description="The names of the installation's secrets; their values are never returned.")
     def get(self, request, pk: int):
         installation = self.get_installation(pk)
         return Response({"secrets": [secret.name for secret in installation.secrets.all()]})
@@ -244,12 +297,20 @@ class InstallationConfigView(InstallationScoped):
             return [role_required(Role.ADMIN)()]
         return [IsTenantMember()]
 
-    @extend_schema(responses={200: OpenApiResponse(description="The config object")}, summary="The installation's config")
+    @extend_schema(responses=InstallationConfigSerializer, summary="The installation's config",
+                   description="The installation's config and the JSON Schema (from the plugin's manifest) it "
+                               "is validated against.")
     def get(self, request, pk: int):
         installation = self.get_installation(pk)
         return Response({"config": installation.config, "config_schema": installation.version.config_schema})
 
-    @extend_schema(request=ConfigPatchSerializer, responses={200: OpenApiResponse(description="The new config")}, summary="Change config keys (validated against config_schema)")
+    @extend_schema(
+        request=OpenApiTypes.OBJECT, responses=InstallationConfigSerializer,
+        summary="Change config keys (validated against config_schema)",
+        description="A JSON merge patch: each key sent is set, a key sent as null is removed, others are kept. "
+                    "The resulting config must validate against `config_schema`, or nothing changes and the "
+                    "answer is 400 naming each invalid key.",
+    )
     def patch(self, request, pk: int):
         serializer = ConfigPatchSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)

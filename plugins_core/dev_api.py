@@ -67,6 +67,7 @@ class NewDevBuildView(_Pushing):
     @extend_schema(
         request={"multipart/form-data": UploadSerializer}, responses={200: _PUSHED, 201: _PUSHED},
         summary="Push a dev build of the tenant's own plugin, by the package's slug",
+        operation_id="plugins_dev_push",  # plugins_dev_create is …/{id}/dev's
         description="Checked exactly like an upload. Runs at once for the tenant's installation of the plugin, "
                     "which is created (switched off; 201) when the tenant has none. Never listed in the marketplace.",
     )
@@ -90,7 +91,9 @@ class DevBuildView(_Pushing):
         return self.answer(dev_builds.push_dev_build(request.tenant, request.user, data, name, installation))
 
     @extend_schema(request=None, responses={200: InstallationSerializer, 409: OpenApiResponse(description="No dev build, or no released version")},
-                   summary="Leave the dev build: return to the plugin's latest released version")
+                   summary="Leave the dev build: return to the plugin's latest released version",
+                   description="Deletes the installation's dev build and switches it back to the plugin's latest "
+                               "released version; 409 when it runs no dev build or no version was released.")
     def delete(self, request, pk: int):
         installation = dev_builds.leave_dev_build(self.get_installation(pk))
         return self.respond(installation)
@@ -113,6 +116,10 @@ class ReplayView(APIView):
             "outcome": serializers.DictField(help_text="status, result, error, logs, duration_ms of the recorded call."),
         }),
         summary="An invocation's recorded input (redacted) and outcome, to replay it",
+        description="The input one of the tenant's invocations ran with (secret and personal values replaced by "
+                    "`[redacted]`) and what it answered, so `plugyard replay` can run it again against local "
+                    "code or the dev build. `replayable` is false, with a `reason`, when its input was not "
+                    "recorded.",
     )
     def get(self, request, pk: int):
         records = Invocation.objects.for_tenant(request.tenant).select_related("installation__plugin", "event")

@@ -19,6 +19,8 @@ from contextlib import contextmanager
 from django.conf import settings
 from django.core.cache import cache
 from django.http import HttpResponse, JsonResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from plugyard_sdk import routing
 from rest_framework.permissions import BasePermission
 from rest_framework.views import APIView
@@ -140,9 +142,55 @@ def _without_body(response: HttpResponse) -> HttpResponse:
     return response
 
 
+#: The schema of every plugin route: each plugin's own API, described here as one generic operation.
+_ROUTE_SCHEMA = extend_schema(
+    summary="Call a plugin's route",
+    description=(
+        "Runs the route handler that the tenant's enabled plugin `slug` registered for `subpath` and this "
+        "method (`@route(\"/ping\")` answers `/ext/{slug}/ping`; `/ext/{slug}/` is its root route). "
+        "The handler gets the method, path, query, headers (without Authorization, Cookie and "
+        "X-Tenant-Slug) and the body. A dict it returns answers 200 as JSON and a string as text; "
+        "`(body, status)` answers that status, which is the plugin's to choose. The plugin's own routes "
+        "and bodies are in its documentation, not here.\n\n"
+        "Limits: a request body of at most `PLUGYARD_ROUTE_MAX_BODY_BYTES` (1 MiB by default, 413 over "
+        "it); at most `PLUGYARD_ROUTE_RATE_LIMIT` requests a minute per installation (600 by default) "
+        "and a few plugin requests of one tenant at a time (429 with Retry-After); the handler must answer "
+        "within the hook deadline (`PLUGYARD_SANDBOX_HOOK_TIMEOUT`, 5 s by default: 504 after it). OPTIONS "
+        "answers the route's Allow header; HEAD runs the GET route without the body."
+    ),
+    parameters=[
+        OpenApiParameter("slug", str, OpenApiParameter.PATH, pattern="^[-a-zA-Z0-9_]+$",
+                         description="The plugin's slug."),
+        OpenApiParameter("subpath", str, OpenApiParameter.PATH, pattern="^[^\\n]+$",
+                         description="The route's path inside the plugin, as its code declares it (`ping`, "
+                                     "`orders/42`)."),
+    ],
+    request={"application/json": OpenApiTypes.ANY, "text/plain": OpenApiTypes.STR,
+             "application/octet-stream": OpenApiTypes.BINARY},
+    responses={
+        (200, "application/json"): OpenApiResponse(OpenApiTypes.ANY, description="The handler's dict, as JSON."),
+        (200, "text/plain"): OpenApiResponse(OpenApiTypes.STR, description="The handler's string."),
+        404: OpenApiResponse(description="No plugin `slug` installed for the tenant (`not_found`), installed but "
+                                         "not enabled (`not_enabled`), declaring no routes (`no_routes`), or no "
+                                         "route for `subpath` (`not_found`)."),
+        405: OpenApiResponse(description="The route exists for other methods; `Allow` names them."),
+        413: OpenApiResponse(description="The request body is over the plugin-route limit."),
+        429: OpenApiResponse(description="Over the installation's requests per minute (`rate_limited`) or the "
+                                         "tenant's concurrent plugin requests (`tenant_busy`); retry after "
+                                         "`Retry-After` seconds."),
+        502: OpenApiResponse(description="The plugin failed: it raised, crashed, ran out of memory "
+                                         "(`plugin_<status>`) or answered an invalid status (`bad_plugin_response`)."),
+        503: OpenApiResponse(description="Plugin code cannot run right now (`sandbox_unavailable`); retry after "
+                                         "`Retry-After` seconds."),
+        504: OpenApiResponse(description="The plugin did not answer within its deadline (`plugin_timeout`)."),
+        "default": OpenApiResponse(OpenApiTypes.ANY, description="Whatever status the handler chose with "
+                                                                 "`(body, status)`."),
+    },
+)
+
+
 class PluginRouteView(APIView):
     permission_classes: list[type[BasePermission]] = [IsTenantMember]
-    schema = None  # plugin routes are each plugin's own API, not Plugyard's
 
     @property
     def default_response_headers(self) -> dict[str, str]:
@@ -197,6 +245,7 @@ class PluginRouteView(APIView):
         first_line = (record.error or record.status).splitlines()[0]
         return _error(502, f"plugin_{record.status}", f"The plugin {slug!r} failed: {first_line}")
 
+    @_ROUTE_SCHEMA
     def get(self, request, slug, subpath=""):
         response = self._handle(request, slug, subpath)
         return _without_body(response) if request.method == "HEAD" else response

@@ -7,7 +7,16 @@ from plugins_core.models import Installation
 from plugins_core.permission_diff import pending
 from plugins_core.secrets import MAX_SECRET_BYTES, SECRET_NAME_RE
 
-__all__ = ["ConfigPatchSerializer", "InstallationSerializer", "SecretValueSerializer", "UploadSerializer"]
+__all__ = [
+    "ConfigPatchSerializer",
+    "InstallationConfigSerializer",
+    "InstallationDetailSerializer",
+    "InstallationSerializer",
+    "SecretNamesSerializer",
+    "SecretValueSerializer",
+    "UploadResultSerializer",
+    "UploadSerializer",
+]
 
 
 class InstallationSerializer(serializers.ModelSerializer):
@@ -60,6 +69,47 @@ class InstallationSerializer(serializers.ModelSerializer):
 
     def get_secrets(self, obj: Installation) -> list[str]:
         return [secret.name for secret in obj.secrets.all()]
+
+
+class InstallationDetailSerializer(InstallationSerializer):
+    """One installation as its detail answers it: with the marketplace listing, to its publisher."""
+
+    listing = serializers.JSONField(read_only=True, allow_null=True, help_text=(
+        "The plugin's marketplace listing (status, version, reason, submitted_at, reviewed_at, published, "
+        "approved_version) when the tenant publishes the plugin; null for a plugin of another publisher, "
+        "or when no marketplace runs on this server."))
+
+    class Meta(InstallationSerializer.Meta):
+        fields = [*InstallationSerializer.Meta.fields, "listing"]
+        read_only_fields = fields
+
+
+class ProblemSerializer(serializers.Serializer):
+    field = serializers.CharField(allow_blank=True, help_text="The manifest or package path it is about.")
+    code = serializers.CharField()
+    message = serializers.CharField()
+
+
+class UploadResultSerializer(InstallationSerializer):
+    """What an upload answers: the installation, the validator's warnings, the version it replaced."""
+
+    warnings = ProblemSerializer(many=True, read_only=True, help_text=(
+        "What the validator flagged without refusing the package (an unhandled event, …)."))
+    upgraded_from = serializers.CharField(read_only=True, allow_null=True, help_text=(
+        "The version this upload replaced for the tenant; null for a first install."))
+
+    class Meta(InstallationSerializer.Meta):
+        fields = [*InstallationSerializer.Meta.fields, "warnings", "upgraded_from"]
+        read_only_fields = fields
+
+
+class SecretNamesSerializer(serializers.Serializer):
+    secrets = serializers.ListField(child=serializers.CharField(), help_text="Names only: values are never returned.")
+
+
+class InstallationConfigSerializer(serializers.Serializer):
+    config = serializers.DictField(help_text="The installation's config: an object of keys and values.")
+    config_schema = serializers.JSONField(help_text="The version's JSON Schema the config is validated against.")
 
 
 class UploadSerializer(serializers.Serializer):

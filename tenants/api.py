@@ -6,7 +6,7 @@ who may grant, change and remove which roles are ``tenants.members``' (see its d
 from __future__ import annotations
 
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -64,14 +64,20 @@ class MemberListView(APIView):
     def get_permissions(self):
         return [role_required(Role.ADMIN)()] if self.request.method == "POST" else [IsTenantMember()]
 
-    @extend_schema(responses=MemberSerializer(many=True), summary="The tenant's members")
+    @extend_schema(responses=MemberSerializer(many=True), summary="The tenant's members",
+                   description="Everyone with access to the tenant: email, username, role, and whether they "
+                               "have chosen a password yet (`status`).")
     def get(self, request):
         return Response(MemberSerializer(_members(request), many=True).data)
 
     @extend_schema(
         request=MemberSerializer,
-        responses={201: InvitedMemberSerializer},
+        responses={201: InvitedMemberSerializer,
+                   409: OpenApiResponse(description="That person is a member already.")},
         summary="Invite a member: adds them and emails a set-password link (emits auth.user.created)",
+        description="Adds the person with `email` to the tenant with `role` (creating their user if there is "
+                    "none) and emails them a one-time link to choose a password (someone with a password is "
+                    "sent the sign-in page). Nobody grants a role above their own. `invitation_sent` is false when the email could not be sent.",
     )
     def post(self, request):
         serializer = MemberSerializer(data=request.data)
@@ -90,11 +96,17 @@ class MemberDetailView(APIView):
     def get_permissions(self):
         return [IsTenantMember()] if self.request.method == "GET" else [role_required(Role.ADMIN)()]
 
-    @extend_schema(responses=MemberSerializer)
+    @extend_schema(responses=MemberSerializer, summary="One member",
+                   description="One member of the tenant: email, username, role and status.")
     def get(self, request, pk: int):
         return Response(MemberSerializer(get_object_or_404(_members(request), pk=pk)).data)
 
-    @extend_schema(request=RoleSerializer, responses=MemberSerializer, summary="Change a member's role (emits auth.user.updated)")
+    @extend_schema(
+        request=RoleSerializer, summary="Change a member's role (emits auth.user.updated)",
+        description="Sets the member's role. Nobody grants a role above their own; an admin changes only "
+                    "members and developers; the last owner cannot step down.",
+        responses={200: MemberSerializer, 409: OpenApiResponse(description="The member is the last owner.")},
+    )
     def patch(self, request, pk: int):
         membership = get_object_or_404(_members(request), pk=pk)
         serializer = RoleSerializer(data=request.data)
@@ -105,7 +117,10 @@ class MemberDetailView(APIView):
             raise _api_error(exc) from None
         return Response(MemberSerializer(membership).data)
 
-    @extend_schema(responses={204: None}, summary="Remove a member (emits auth.user.deleted)")
+    @extend_schema(responses={204: None, 409: OpenApiResponse(description="The member is the last owner.")},
+                   summary="Remove a member (emits auth.user.deleted)",
+                   description="Takes the member's access to the tenant away. An admin removes only members "
+                               "and developers; nobody removes themselves; the last owner cannot be removed.")
     def delete(self, request, pk: int):
         membership = get_object_or_404(_members(request), pk=pk)
         try:
@@ -120,8 +135,11 @@ class MemberInviteView(APIView):
 
     @extend_schema(
         request=None,
-        responses=InvitedMemberSerializer,
+        responses={200: InvitedMemberSerializer,
+                   409: OpenApiResponse(description="The member has a password already, or no email address.")},
         summary="Invite again: email a fresh set-password link to a member who has none yet",
+        description="Emails a fresh one-time set-password link to a member who has not chosen a password yet "
+                    "(`status` invited).",
     )
     def post(self, request, pk: int):
         membership = get_object_or_404(_members(request), pk=pk)

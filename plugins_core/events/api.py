@@ -128,7 +128,7 @@ class ReportField(serializers.JSONField):
 class InvocationSerializer(serializers.ModelSerializer):
     installation = serializers.IntegerField(source="installation_id", read_only=True)
     plugin = serializers.CharField(source="installation.plugin.slug", read_only=True)
-    event_type = serializers.CharField(source="event.type", default=None, read_only=True)
+    event_type = serializers.CharField(source="event.type", default=None, read_only=True, allow_null=True)
     report = ReportField()
 
     class Meta:
@@ -154,7 +154,8 @@ class EventHandlerSerializer(serializers.ModelSerializer):
 
 
 class EventSerializer(serializers.ModelSerializer):
-    source_plugin = serializers.CharField(source="source_installation.plugin.slug", default=None, read_only=True)
+    source_plugin = serializers.CharField(source="source_installation.plugin.slug", default=None, read_only=True,
+                                          allow_null=True, help_text="The plugin that raised it; null for the product's.")
 
     class Meta:
         model = Event
@@ -202,6 +203,7 @@ _PARAMETER_DOCS = {
     "name": "The handler, route, job or hook name.",
     "event_type": "The type of the event that caused the call.",
     "since": "Only calls created at or after this ISO 8601 date-time.",
+    "after": "A cursor: only calls with a greater id, oldest first (poll with the last id seen to follow the log).",
     "plugin": "The plugin's slug.",
     "installation": "The installation's id (what /api/plugins/<id>/… takes).",
 }
@@ -217,7 +219,13 @@ def _invocation_page(view: APIView, request: Request, records: QuerySet, lookups
     since = request.query_params.get("since")
     if since:
         records = records.filter(created_at__gte=_parse_since(since))
-    records = records.select_related("installation__plugin", "event").order_by("-created_at", "-id")
+    after = request.query_params.get("after")
+    if after is not None:
+        # A feed: ids only grow, so "after the last id seen", in order, never skips a row.
+        cursor = 0 if after == "0" else _parse_id(after, "after")
+        records = records.filter(id__gt=cursor).select_related("installation__plugin", "event").order_by("id")
+    else:
+        records = records.select_related("installation__plugin", "event").order_by("-created_at", "-id")
     paginator = LimitOffsetPagination()
     page = paginator.paginate_queryset(records, request, view=view)
     return paginator.get_paginated_response(InvocationSerializer(page, many=True).data)
@@ -324,9 +332,12 @@ class InvocationListView(APIView):
     permission_classes = [role_required(Role.DEVELOPER)]
 
     @extend_schema(
-        parameters=_parameters(["kind", "status", "name", "event_type", "since"]),
+        parameters=_parameters(["kind", "status", "name", "event_type", "since", "after"]),
         responses=InvocationSerializer(many=True),
         summary="A plugin's invocation log, newest first",
+        description="Every call of the installation's code (hooks, filters, routes, jobs, tasks, lifecycle), "
+                    "newest first, with its status, timings, result, error, logs and attempts, paginated "
+                    "with `limit` and `offset`. The filters narrow it; an unknown `kind` or `status` is 400.",
     )
     def get(self, request, pk: int):
         installation = get_object_or_404(Installation.objects.for_tenant(request.tenant), pk=pk)
@@ -342,9 +353,12 @@ class TenantInvocationListView(APIView):
     FILTERS = {**INVOCATION_FILTERS, "plugin": "installation__plugin__slug", "installation": "installation_id"}
 
     @extend_schema(
-        parameters=_parameters(["kind", "status", "name", "event_type", "since", "plugin", "installation"]),
+        parameters=_parameters(["kind", "status", "name", "event_type", "since", "after", "plugin", "installation"]),
         responses=InvocationSerializer(many=True),
         summary="The tenant's invocation log across its plugins, newest first",
+        description="Every call of every installed plugin's code in the tenant, newest first, paginated with "
+                    "`limit` and `offset`; narrow it by plugin, installation, kind, status, name, event type "
+                    "or time.",
     )
     def get(self, request):
         installation = request.query_params.get("installation")
@@ -357,10 +371,15 @@ class TenantInvocationListView(APIView):
 class EventListView(APIView):
     """The tenant's events, newest first: the product's and those plugins raised."""
 
+    pagination_class = LimitOffsetPagination  # read by the schema: a paged `results` list
     permission_classes = [role_required(Role.DEVELOPER)]
 
-    @extend_schema(parameters=[OpenApiParameter("type", str, required=False)], responses=EventSerializer(many=True),
-                   summary="The tenant's events, newest first")
+    @extend_schema(
+        parameters=[OpenApiParameter("type", str, required=False, description="Only events of this type.")],
+        responses=EventSerializer(many=True), summary="The tenant's events, newest first",
+        description="The events raised in the tenant, by the product and by its plugins (`source_plugin`), "
+                    "newest first, paginated with `limit` and `offset`.",
+    )
     def get(self, request):
         events = Event.objects.for_tenant(request.tenant).select_related("source_installation__plugin")
         event_type = request.query_params.get("type")
@@ -384,6 +403,8 @@ class EventDetailView(APIView):
         parameters=[OpenApiParameter("id", int, OpenApiParameter.PATH, description="The event's id.")],
         responses=EventDetailSerializer,
         summary="One event and every handler's outcome",
+        description="One of the tenant's events with `handlers`: every invocation it caused, in the order "
+                    "they were dispatched, each with its status, result and error.",
     )
     def get(self, request, pk: str):
         handlers = (Invocation.objects.for_tenant(request.tenant)

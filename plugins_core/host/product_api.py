@@ -6,7 +6,8 @@ from __future__ import annotations
 import base64
 import json
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
@@ -35,20 +36,44 @@ class FileUploadSerializer(serializers.Serializer):
     file = serializers.FileField()
 
 
+class FileListSerializer(serializers.Serializer):
+    files = serializers.ListField(child=serializers.CharField(), help_text="Paths, sorted.")
+
+
+class SavedFileSerializer(serializers.Serializer):
+    path = serializers.CharField(help_text="The normalised path it was saved under.")
+    size = serializers.IntegerField(help_text="Bytes.")
+    content_type = serializers.CharField(allow_null=True)
+
+
+class ReceivedSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(["received"])
+
+
 class FileListView(APIView):
     parser_classes = [MultiPartParser]
 
     def get_permissions(self):
         return [role_required(Role.DEVELOPER)()] if self.request.method == "POST" else [IsTenantMember()]
 
-    @extend_schema(summary="The tenant's files (optionally under ?prefix=)")
+    @extend_schema(
+        parameters=[OpenApiParameter("prefix", str, required=False, description="Only paths that start with this.")],
+        responses=FileListSerializer, summary="The tenant's files (optionally under ?prefix=)",
+        description="The paths of the tenant's files, the ones its plugins read and write with `ctx.files`.",
+    )
     def get(self, request):
         try:
             return Response({"files": files.list_files(request.tenant, request.query_params.get("prefix", ""))})
         except HostCallError as exc:
             raise _refused(exc, "prefix") from None
 
-    @extend_schema(request={"multipart/form-data": FileUploadSerializer}, summary="Upload a file (emits files.uploaded)")
+    @extend_schema(
+        request={"multipart/form-data": FileUploadSerializer},
+        responses={201: SavedFileSerializer}, summary="Upload a file (emits files.uploaded)",
+        description="Saves the multipart `file` under `path` in the tenant's files (replacing one there) and "
+                    "raises `files.uploaded`. A path outside the tenant's storage, or a file over the size or "
+                    "count budget, is 400.",
+    )
     def post(self, request):
         serializer = FileUploadSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -68,7 +93,8 @@ class FileListView(APIView):
 class FileDetailView(APIView):
     permission_classes = [role_required(Role.DEVELOPER)]
 
-    @extend_schema(responses={204: None}, summary="Delete a file (emits files.deleted)")
+    @extend_schema(responses={204: None}, summary="Delete a file (emits files.deleted)",
+                   description="Deletes the tenant's file at `path` and raises `files.deleted`; 404 when there is none.")
     def delete(self, request, path: str):
         try:
             deleted = files.delete(request.tenant, path)
@@ -86,7 +112,14 @@ class InboundWebhookView(APIView):
     permission_classes = [role_required(Role.DEVELOPER)]
     parser_classes: list = []  # the body is passed on as it came
 
-    @extend_schema(request=None, responses={202: None}, summary="Receive a webhook (emits webhook.received)")
+    @extend_schema(
+        request={"application/json": OpenApiTypes.ANY, "application/octet-stream": OpenApiTypes.BINARY},
+        responses={202: ReceivedSerializer, 413: OpenApiResponse(description="The body is over 1 MB.")},
+        summary="Receive a webhook (emits webhook.received)",
+        description="Takes a webhook from an outside service as it came (any body up to 1 MB) and raises "
+                    "`webhook.received` with `source`, the signature and delivery headers, and the body "
+                    "(JSON, text, or base64 when it is neither), for the tenant's plugins to handle.",
+    )
     def post(self, request, source: str):
         if len(source) > 64 or not source.replace("-", "").replace("_", "").isalnum():
             raise ApiError("The source must be letters, digits, '-' or '_' (max 64).",

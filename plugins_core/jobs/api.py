@@ -32,11 +32,12 @@ LAST_RUNS = 5
 class JobRunSerializer(serializers.ModelSerializer):
     job = serializers.CharField(source="name")
     status = serializers.CharField(source="invocation.status")
-    finished_at = serializers.DateTimeField(source="invocation.finished_at")
-    duration_ms = serializers.FloatField(source="invocation.duration_ms")
-    peak_memory_kb = serializers.IntegerField(source="invocation.peak_memory_kb")
+    # null until the run has finished (and the memory peak when the sandbox measured none)
+    finished_at = serializers.DateTimeField(source="invocation.finished_at", allow_null=True)
+    duration_ms = serializers.FloatField(source="invocation.duration_ms", allow_null=True)
+    peak_memory_kb = serializers.IntegerField(source="invocation.peak_memory_kb", allow_null=True)
     attempts = serializers.IntegerField(source="invocation.attempts")
-    result = serializers.JSONField(source="invocation.result")
+    result = serializers.JSONField(source="invocation.result", allow_null=True)
     error = serializers.CharField(source="invocation.error")
     logs = serializers.JSONField(source="invocation.logs")
     invocation_id = serializers.IntegerField()
@@ -50,6 +51,48 @@ class JobRunSerializer(serializers.ModelSerializer):
 class RunSummarySerializer(JobRunSerializer):
     class Meta(JobRunSerializer.Meta):
         fields = ["id", "trigger", "slot", "status", "queued_at", "started_at", "finished_at", "duration_ms", "error"]
+
+
+class JobSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    schedule = serializers.CharField(help_text="The cron expression in force (the declared one, or as changed).")
+    declared_schedule = serializers.CharField(help_text="The cron expression the manifest or code declares.")
+    handler = serializers.CharField()
+    timezone = serializers.CharField(help_text="The tenant's time zone, which the schedule is read in.")
+    enabled = serializers.BooleanField(help_text="Scheduled: the plugin is enabled and the job not paused.")
+    paused = serializers.BooleanField()
+    next_run = serializers.DateTimeField(allow_null=True, help_text="null when the job is not scheduled.")
+    last_runs = RunSummarySerializer(many=True, help_text=f"The last {LAST_RUNS} runs, newest first.")
+
+
+class TaskSerializer(serializers.Serializer):
+    id = serializers.CharField()
+    type = serializers.ChoiceField(["cron", "once"])
+    task_name = serializers.CharField(allow_null=True)
+    handler = serializers.CharField()
+    cron = serializers.CharField(allow_null=True)
+    timezone = serializers.CharField()
+    run_at = serializers.DateTimeField(allow_null=True)
+    next_run = serializers.DateTimeField(allow_null=True)
+    kwargs = serializers.JSONField()
+    status = serializers.CharField()
+    last_runs = RunSummarySerializer(many=True)
+
+
+class JobListSerializer(serializers.Serializer):
+    plugin = serializers.CharField(help_text="The plugin's slug.")
+    enabled = serializers.BooleanField()
+    timezone = serializers.CharField()
+    jobs = JobSerializer(many=True, help_text="The jobs the version declares.")
+    tasks = TaskSerializer(many=True, help_text="The tasks the plugin's code scheduled (ctx.scheduler), still active.")
+
+
+class RunQueuedSerializer(serializers.Serializer):
+    run_id = serializers.IntegerField()
+    job = serializers.CharField()
+    trigger = serializers.ChoiceField(Trigger.choices)
+    status = serializers.ChoiceField([InvocationStatus.PENDING])
+    url = serializers.CharField(help_text="Where to read the run: GET it until its status is final.")
 
 
 def _installation(request, pk: int) -> Installation:
@@ -75,8 +118,10 @@ class JobListView(APIView):
     permission_classes = [IsTenantMember]
 
     @extend_schema(
-        responses={200: OpenApiResponse(description='{"timezone", "jobs": [{name, schedule, next_run, last_runs, …}], "tasks": […]}')},
+        responses=JobListSerializer,
         summary="The plugin's jobs and scheduler tasks, with next run (tenant's time zone) and last runs",
+        description="The jobs the installed version declares and the tasks its code scheduled, each with its "
+                    "schedule, its next run in the tenant's time zone and its last runs.",
     )
     def get(self, request, pk: int):
         installation = _installation(request, pk)
@@ -120,10 +165,12 @@ class RunNowView(APIView):
 
     @extend_schema(
         request=None,
-        responses={202: OpenApiResponse(description='{"run_id", "job", "status": "pending", "url"}'),
-                   404: OpenApiResponse(description="No such plugin or job"),
-                   409: OpenApiResponse(description="The plugin is disabled")},
+        responses={202: RunQueuedSerializer,
+                   404: OpenApiResponse(description="No such plugin, or the plugin has no job of that name."),
+                   409: OpenApiResponse(description="The plugin is disabled; enable it first.")},
         summary="Queue a run of a job now",
+        description="Queues one run of the job `name` outside its schedule and answers at once with the run's "
+                    "URL; the run's status, result and logs are read there.",
     )
     def post(self, request, pk: int, name: str):
         installation = _installation(request, pk)
@@ -136,14 +183,21 @@ class RunNowView(APIView):
 
 
 class JobRunListView(APIView):
+    pagination_class = LimitOffsetPagination  # read by the schema: a paged `results` list
     permission_classes = [role_required(Role.DEVELOPER)]
     FILTERS = {"job": "name", "kind": "kind", "trigger": "trigger", "status": "invocation__status"}
     CHOICES = {"kind": RunKind.values, "trigger": Trigger.values, "status": InvocationStatus.values}
 
     @extend_schema(
-        parameters=[OpenApiParameter(name, str, required=False) for name in ["job", "kind", "trigger", "status"]],
+        parameters=[OpenApiParameter("job", str, required=False, description="The job's or task's name."),
+                    OpenApiParameter("kind", str, required=False, description="One of " + ", ".join(RunKind.values) + "."),
+                    OpenApiParameter("trigger", str, required=False, description="One of " + ", ".join(Trigger.values) + "."),
+                    OpenApiParameter("status", str, required=False,
+                                     description="One of " + ", ".join(InvocationStatus.values) + ".")],
         responses=JobRunSerializer(many=True),
         summary="The plugin's job and task runs, newest first",
+        description="Every run of the installation's jobs and scheduled tasks, newest first, paginated with "
+                    "`limit` and `offset`.",
     )
     def get(self, request, pk: int):
         installation = _installation(request, pk)
@@ -157,7 +211,9 @@ class JobRunListView(APIView):
 class JobRunDetailView(APIView):
     permission_classes = [role_required(Role.DEVELOPER)]
 
-    @extend_schema(responses=JobRunSerializer, summary="One run: status, duration, result, logs, error")
+    @extend_schema(responses=JobRunSerializer, summary="One run: status, duration, result, logs, error",
+                   description="One run of a job or task: the URL run-now answers with. Poll it until `status` "
+                               "is final (not pending or running).")
     def get(self, request, pk: int, run_id: int):
         installation = _installation(request, pk)
         run = get_object_or_404(_runs(request, installation), pk=run_id)

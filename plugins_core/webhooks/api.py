@@ -4,7 +4,13 @@ from __future__ import annotations
 import json
 
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_field,
+)
 from rest_framework import serializers, status
 from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.response import Response
@@ -38,6 +44,7 @@ class DeliverySerializer(serializers.ModelSerializer):
         fields = ["id", "plugin", "webhook", "event", "event_type", "status", "attempts", "max_attempts", "cycle",
                   "next_attempt_at", "target", "body", "error", "created_at", "finished_at", "attempt_log"]
 
+    @extend_schema_field(OpenApiTypes.ANY)
     def get_body(self, obj: WebhookDelivery) -> object:
         """The JSON sent (null until the first attempt built it)."""
         return None if obj.body is None else json.loads(obj.body)
@@ -55,13 +62,19 @@ class _Deliveries(APIView):
 
 
 class DeliveryListView(_Deliveries):
+    pagination_class = LimitOffsetPagination  # read by the schema: a paged `results` list
     permission_classes = [role_required(Role.DEVELOPER)]
     FILTERS = {"status": "status", "webhook": "webhook", "event_type": "event__type"}
 
     @extend_schema(
-        parameters=[OpenApiParameter(name, str, required=False) for name in ["status", "webhook", "event_type"]],
+        parameters=[OpenApiParameter("status", str, required=False, description="One of " + ", ".join(DeliveryStatus.values) + "."),
+                    OpenApiParameter("webhook", str, required=False, description="The webhook's name in the plugin."),
+                    OpenApiParameter("event_type", str, required=False, description="The type of the event delivered.")],
         responses=DeliverySerializer(many=True),
         summary="A plugin's webhook deliveries with their attempts, newest first",
+        description="Each delivery of the installation's webhooks, newest first, paginated with `limit` and "
+                    "`offset`: its target, body, status and every attempt (status code, duration, excerpt of "
+                    "the answer, error).",
     )
     def get(self, request, pk: int):
         records = self.deliveries(request, pk)
@@ -74,7 +87,8 @@ class DeliveryListView(_Deliveries):
 class DeliveryDetailView(_Deliveries):
     permission_classes = [role_required(Role.DEVELOPER)]
 
-    @extend_schema(responses=DeliverySerializer, summary="One webhook delivery with its attempts")
+    @extend_schema(responses=DeliverySerializer, summary="One webhook delivery with its attempts",
+                   description="One delivery of the installation's webhooks, with every attempt made.")
     def get(self, request, pk: int, delivery_id: int):
         return Response(DeliverySerializer(get_object_or_404(self.deliveries(request, pk), pk=delivery_id)).data)
 
@@ -86,8 +100,11 @@ class RedeliverView(_Deliveries):
 
     @extend_schema(
         request=None,
-        responses={202: DeliverySerializer, 409: OpenApiResponse(description="An attempt is under way")},
+        responses={202: DeliverySerializer,
+                   409: OpenApiResponse(description="An attempt is under way, or the plugin is disabled.")},
         summary="Redeliver a webhook delivery",
+        description="Queues a new cycle of attempts of the delivery: the same body and webhook-id, so a "
+                    "receiver that deduplicates sees it as the same message. Answers the delivery as queued.",
     )
     def post(self, request, pk: int, delivery_id: int):
         found = get_object_or_404(self.deliveries(request, pk), pk=delivery_id)
