@@ -37,6 +37,23 @@ _SETTINGS = settings(
 )
 
 
+@pytest.fixture(autouse=True)
+def _requests_keep_the_test_connection():
+    """As Django's test Client does: the end of a request made over WSGI here must not close
+    the database connection, which holds this test's transaction (Django closes a connection
+    whose autocommit differs from its setting, as it does inside the test's atomic block)."""
+    from django.core import signals
+    from django.db import close_old_connections
+
+    signals.request_started.disconnect(close_old_connections)
+    signals.request_finished.disconnect(close_old_connections)
+    try:
+        yield
+    finally:
+        signals.request_started.connect(close_old_connections)
+        signals.request_finished.connect(close_old_connections)
+
+
 @pytest.fixture
 def world(owner, make_actor):
     """The owner's tenant with an enabled plugin, a device, an alert, an event, a second member."""
