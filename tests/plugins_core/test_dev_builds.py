@@ -41,11 +41,12 @@ def test_a_push_runs_at_once_without_a_version_bump_and_replaces_the_previous_bu
     assert first.status_code == 200, first.json()
     assert first.json()["dev_version"] == "1.0.0+dev.1" and first.json()["replaced"] is None
     assert owner.client.get("/ext/my-plugin/ping").json()["status"] == "one"
-    second = _push(owner, _package("two"), installed)
+    two = _package("two")  # the same bytes pushed twice below (a zip stamps its entries with the time)
+    second = _push(owner, two, installed)
     assert (second.json()["dev_version"], second.json()["replaced"]) == ("1.0.0+dev.2", "1.0.0+dev.1")
     assert owner.client.get("/ext/my-plugin/ping").json()["status"] == "two"  # a fresh worker: new sha256
     assert list(PluginVersion.with_dev.filter(is_dev=True).values_list("version", flat=True)) == ["1.0.0+dev.2"]
-    assert _push(owner, _package("two"), installed).json()["unchanged"] is True
+    assert _push(owner, two, installed).json()["unchanged"] is True
 
 
 def test_dev_builds_are_never_offered_and_delete_returns_to_the_release(owner, installed) -> None:
