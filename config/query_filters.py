@@ -25,6 +25,10 @@ def filter_by_query(
         value = params.get(param)
         if not value:
             continue
+        if "\x00" in value:  # PostgreSQL cannot compare a string holding one (a 500 there, not a filter)
+            raise ApiError(f"{param} must not contain a NUL character.",
+                           details=[{"field": param, "code": "null_characters_not_allowed",
+                                     "message": "Null characters are not allowed."}])
         if param in ids and not (value.isascii() and value.isdigit() and 0 < int(value) <= MAX_ID):
             raise ApiError(f"{param} must be a positive integer.",
                            details=[{"field": param, "code": "invalid", "message": "Not a positive integer."}])

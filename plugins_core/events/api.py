@@ -382,9 +382,7 @@ class EventListView(APIView):
     )
     def get(self, request):
         events = Event.objects.for_tenant(request.tenant).select_related("source_installation__plugin")
-        event_type = request.query_params.get("type")
-        if event_type:
-            events = events.filter(type=event_type)
+        events = filter_by_query(events, request.query_params, {"type": "type"})
         paginator = LimitOffsetPagination()
         page = paginator.paginate_queryset(events, request, view=self)
         return paginator.get_paginated_response(EventSerializer(page, many=True).data)
