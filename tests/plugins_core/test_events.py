@@ -206,3 +206,11 @@ def test_lost_and_dead_invocations_are_found_and_finish_once(owner):
     record = Invocation.objects.get(pk=pending.pk)
     assert record.status == "ok" and record.attempts == 2
     assert stalled_invocations() == []
+
+
+def test_a_nul_character_in_the_type_filter_is_a_400_naming_it(owner):
+    """PostgreSQL cannot compare a string holding NUL: refused before the query, on both legs."""
+    response = owner.client.get("/api/events/", {"type": "build\x00completed"})
+    assert response.status_code == 400, response.content
+    [detail] = response.json()["error"]["details"]
+    assert (detail["field"], detail["code"]) == ("type", "null_characters_not_allowed")
